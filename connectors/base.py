@@ -6,7 +6,7 @@ the caller) and talks to exactly one tracker connection. It never touches the da
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -75,8 +75,12 @@ class Connector(Protocol):
 
     def list_sprints(self) -> Iterator[SprintRecord]: ...
 
-    def reconcile(self, known_ids: frozenset[str]) -> ReconcileResult:
-        """Find which of ``known_ids`` still exist, which moved, which were deleted."""
+    def reconcile(self, known: Sequence[ItemRef]) -> ReconcileResult:
+        """Find which of the ``known`` items still exist, which moved, which were deleted.
+
+        Lists ids cheaply (Jira ``fields=id`` in large pages; GitHub issue lists) and only reads
+        single items that are missing from the listing (to tell moved from deleted).
+        """
         ...
 
     def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> None:
@@ -98,7 +102,3 @@ class Connector(Protocol):
     def add_comment(self, ref: ItemRef, body: str) -> str: ...
 
     def add_link(self, link: LinkRecord) -> None: ...
-
-
-def tracker_of(settings: SourceSettings) -> TrackerKind:
-    return settings.kind

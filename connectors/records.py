@@ -180,6 +180,10 @@ class WorkItemRecord:
     links: tuple[LinkRecord, ...] = ()
     # None: history not fetched in this payload (keep what is stored); () or more: complete history.
     status_history: tuple[StatusChangeRecord, ...] | None = None
+    # The link origins for which ``links`` is complete for this item: the engine replaces the
+    # stored links of those origins that this item owns (Jira issue links and GitHub dependencies
+    # touching it; text references and remote links it declares) and keeps the others.
+    links_complete: frozenset[LinkOrigin] = frozenset()
     # Signals from linked pull requests ("closes #12"): keys of PRs that reference this item.
     linked_pull_requests: tuple[str, ...] = ()
     raw: Mapping[str, Any] | None = field(default=None, compare=False)
