@@ -1,0 +1,82 @@
+"""Test fixtures: a real database (SQLite by default, PostgreSQL when CROSSTRACK_TEST_DATABASE_URL
+is set), migrated once per session through Alembic, and one rolled-back transaction per test."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from sync.db import make_engine, normalize_url, upgrade
+
+PG_ENV = "CROSSTRACK_TEST_DATABASE_URL"
+
+
+def _worker_suffix(request: pytest.FixtureRequest) -> str:
+    worker = getattr(request.config, "workerinput", {}).get("workerid", "main")
+    return re.sub(r"[^a-z0-9_]", "_", f"{worker}_{os.getpid()}".lower())
+
+
+def fresh_database_url(base_url: str, name: str) -> str:
+    """Create (or recreate) database ``name`` on the server of ``base_url`` and return its URL."""
+    url = make_url(normalize_url(base_url))
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(base_url: str, name: str) -> None:
+    admin = create_engine(make_url(normalize_url(base_url)), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated, empty database for this test session (one per xdist worker)."""
+    base = os.environ.get(PG_ENV)
+    if base:
+        name = f"crosstrack_test_{_worker_suffix(request)}"
+        url = fresh_database_url(base, name)
+        upgrade(url)
+        yield url
+        drop_database(base, name)
+    else:
+        path: Path = tmp_path_factory.mktemp("db") / "crosstrack.db"
+        url = f"sqlite:///{path}"
+        upgrade(url)
+        yield url
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    eng = make_engine(database_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def db_session(engine: Engine) -> Iterator[Session]:
+    """A session inside an outer transaction that is rolled back after the test.
+
+    Code under test may commit: with ``create_savepoint`` its commits only release savepoints.
+    """
+    conn = engine.connect()
+    outer = conn.begin()
+    session = Session(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    try:
+        yield session
+    finally:
+        session.close()
+        outer.rollback()
+        conn.close()
