@@ -244,6 +244,14 @@ class _Model(BaseModel):
     # extra="forbid": a typo'd key is an error, not a silently ignored setting.
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    def __eq__(self, other: object) -> bool:
+        # Equal content is equal config, wherever it was loaded from (private origin data aside).
+        if not isinstance(other, BaseModel):
+            return NotImplemented
+        return type(self) is type(other) and self.__dict__ == other.__dict__
+
+    __hash__ = None  # type: ignore[assignment]  # lists inside: configs are not hashable
+
 
 # -- sources --------------------------------------------------------------------------------------
 
@@ -978,7 +986,12 @@ def _explain(root: type[BaseModel], err: Mapping[str, Any]) -> tuple[Loc, str]:
         bound = next(iter(ctx.values()), "?")
         return loc, f"out of range (expected {words[kind]} {bound}, got {_show(value)})"
     if kind in _EXPECTED:
-        return loc, f"wrong type (expected {_EXPECTED[kind]}, got {_type_name(value)})"
+        what = (
+            "invalid value"
+            if kind.endswith(("_parsing", "_inexact")) or isinstance(value, str)
+            else "wrong type"
+        )
+        return loc, f"{what} (expected {_EXPECTED[kind]}, got {_type_name(value)})"
     if kind == "recursion_loop":
         return loc, "the value refers to itself (expected plain data without recursive aliases)"
     msg = str(err.get("msg", "invalid value"))
