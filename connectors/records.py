@@ -234,6 +234,10 @@ class WebhookEvent:
     sprint: SprintRecord | None = None
     moved: tuple[tuple[ItemRef, ItemRef], ...] = ()  # (old, new)
     ignored_reason: str | None = None  # set for events that are a no-op (ping, unknown action)
+    # A whole scope changed (GitHub repository deleted / transferred or renamed): every item in it is
+    # gone, or now lives under the new scope name (old, new). Added for the GitHub connector.
+    deleted_scope: str | None = None
+    moved_scope: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
