@@ -99,7 +99,7 @@ class MappingConfig:
     type_kinds: Mapping[str, ItemKind] = field(
         default_factory=lambda: {k: ItemKind(v) for k, v in DEFAULT_TYPE_KINDS.items()}
     )
-    label_kinds: Mapping[str, ItemKind] = field(default_factory=dict)
+    label_kinds: Mapping[str, ItemKind] = field(default_factory=lambda: {"bug": ItemKind.BUG})
     in_progress_labels: frozenset[str] = frozenset({"in progress"})
     projects: tuple[ProjectConfig, ...] = ()
 
@@ -110,7 +110,9 @@ class MappingConfig:
                 epic_types=frozenset(options.get("epic_types", ("Epic",))),
                 epic_labels=frozenset(s.lower() for s in options.get("epic_labels", ("epic",))),
                 type_kinds={k: ItemKind(v) for k, v in options.get("type_kinds", DEFAULT_TYPE_KINDS).items()},
-                label_kinds={k.lower(): ItemKind(v) for k, v in options.get("label_kinds", {}).items()},
+                label_kinds={
+                    k.lower(): ItemKind(v) for k, v in options.get("label_kinds", {"bug": "bug"}).items()
+                },
                 in_progress_labels=frozenset(
                     s.lower() for s in options.get("in_progress_labels", ("in progress",))
                 ),

@@ -60,7 +60,7 @@ def test_real_payload_maps_every_field() -> None:
     assert record.status_category is StatusCategory.IN_PROGRESS  # assigned to Codertocat
     assert record.assignee == PersonRecord(GH, "21031067", login="Codertocat", display_name="Codertocat")
     assert record.labels == ("bug",)
-    assert record.kind is ItemKind.OTHER  # "bug" is not in label_kinds by default
+    assert record.kind is ItemKind.BUG  # label_kinds defaults to {"bug": "bug"}
     assert record.created_at == datetime(2019, 5, 15, 15, 20, 18, tzinfo=UTC)
     assert record.releases[0].name == "v1.0"
     assert record.releases[0].scope == "Codertocat/Hello-World"
