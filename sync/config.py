@@ -148,7 +148,7 @@ def _env_name(value: str) -> str:
     if not _ENV_NAME.fullmatch(value):
         # It may be the secret itself pasted in by mistake: never echo it.
         raise _fail(
-            "not an environment variable name (the value is not shown in case it is a secret)",
+            "not an environment variable name; the value is not shown in case it is a secret",
             "a name such as CROSSTRACK_JIRA_TOKEN",
             hide_input=True,
         )
@@ -208,7 +208,7 @@ def _unique(values: list[Any]) -> list[Any]:
     seen: set[Any] = set()
     for v in values:
         if v in seen:
-            raise _fail(f"{v!r} is listed twice", "each value once")
+            raise _fail(f"{v!r} is listed twice", "each value once", hide_input=True)
         seen.add(v)
     return values
 
@@ -220,7 +220,7 @@ def _http_url(value: str) -> str:
     if parts.username or parts.password:
         # Credentials in the URL are a literal secret: refuse and never echo them.
         raise _fail(
-            "credentials in the URL are not allowed (the value is not shown)",
+            "credentials in the URL are not allowed; the value is not shown",
             "a URL without user:password@; put the token in token_env or token_file",
             hide_input=True,
         )
@@ -1120,7 +1120,7 @@ def _error(found: Sequence[tuple[Loc, str]], file: str | None, locator: Locator 
 
 def _longest_prefix(lines: Mapping[Loc, int]) -> Locator:
     def locate(loc: Loc) -> int | None:
-        for end in range(len(loc), 0, -1):
+        for end in range(len(loc), -1, -1):
             line = lines.get(loc[:end])
             if line is not None:
                 return line

@@ -63,7 +63,7 @@ def normalize_database_url(value: str) -> str:
     if url is None or url.get_backend_name() not in {"sqlite", "postgresql"}:
         # The URL may carry a password: never echo it.
         raise _fail(
-            "not a supported database URL (the value is not shown)",
+            "not a supported database URL; the value is not shown",
             "sqlite:///PATH or postgresql://USER@HOST:PORT/DB",
             hide_input=True,
         )
