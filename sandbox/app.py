@@ -118,7 +118,9 @@ class SandboxMiddleware:
                 await self.app(scope, receive, _truncating(send_wrapper) if truncate else send_wrapper)
         finally:
             route = scope.get("route")
-            template = getattr(route, "path", None) or path.removeprefix(MOUNTS[tracker])
+            template = path.removeprefix(MOUNTS[tracker])
+            if isinstance(route, Route):
+                template = route.path
             query = scope.get("query_string", b"").decode("latin-1")
             ctx.ledger.record(tracker, scope["method"], template, path, status_seen, query)
 
@@ -198,17 +200,20 @@ def _truncating(send: Send) -> Send:
 
 def _load_worlds(
     ctx: SandboxContext, config: SandboxConfig
-) -> tuple[dict[str, TrackerWorld], dict[str, str]]:
+) -> tuple[dict[str, TrackerWorld], dict[str, list[BaseRoute]], dict[str, str]]:
     worlds: dict[str, TrackerWorld] = {}
+    routes: dict[str, list[BaseRoute]] = {}
     missing: dict[str, str] = {}
     for tracker, (module_name, class_name) in WORLD_CLASSES.items():
         try:
             module = importlib.import_module(module_name)
-            worlds[tracker] = getattr(module, class_name)(ctx, config)
+            world = getattr(module, class_name)(ctx, config)
+            routes[tracker] = world.routes()
+            worlds[tracker] = world
         except Exception as error:  # a half-built world must not take the other tracker down
             missing[tracker] = f"{type(error).__name__}: {error}"
             log.warning("sandbox.world.unavailable tracker=%s error=%s", tracker, missing[tracker])
-    return worlds, missing
+    return worlds, routes, missing
 
 
 def _not_found(tracker: str) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
@@ -266,7 +271,7 @@ def create_app(config: SandboxConfig | None = None) -> Starlette:
     """The sandbox as one Starlette app (``app.state.ctx``, ``app.state.worlds`` for tests)."""
     config = config or SandboxConfig()
     ctx = SandboxContext(config)
-    worlds, missing = _load_worlds(ctx, config)
+    worlds, world_routes, missing = _load_worlds(ctx, config)
 
     async def healthz(request: Request) -> Response:
         return json_response({"ok": True, "worlds": sorted(worlds), "unavailable": missing})
@@ -368,8 +373,8 @@ def create_app(config: SandboxConfig | None = None) -> Starlette:
         Route("/clock/advance", clock_advance, methods=["POST"]),
     ]
     routes: list[BaseRoute] = [Route("/healthz", healthz), Mount("/_sandbox", routes=control)]
-    for tracker, world in worlds.items():
-        routes.append(Mount(MOUNTS[tracker], app=Router(world.routes(), default=_not_found(tracker))))
+    for tracker in worlds:
+        routes.append(Mount(MOUNTS[tracker], app=Router(world_routes[tracker], default=_not_found(tracker))))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -1,0 +1,358 @@
+"""GitHub REST and webhook JSON shapes, built from the world's state.
+
+Shapes follow the official description (shared/reference/github/rest-api.openapi.json, from
+github/rest-api-description) and the example webhook payloads (@octokit/webhooks-examples).
+Timestamps are ISO 8601 UTC with second precision and a ``Z``, as github.com sends them.
+Sub-objects that many issues share (users, labels, milestones) are pre-encoded once as
+``orjson.Fragment`` so that serializing a page of 100 issues stays cheap.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+if TYPE_CHECKING:
+    from sandbox.github.world import GitHubWorld, Issue, IssueType, Label, Milestone, Repo
+
+HTML = "https://github.com"
+
+
+def ts(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def node_id(prefix: str, ident: int) -> str:
+    return prefix + base64.b64encode(f"0:{ident}".encode()).decode().rstrip("=")
+
+
+def user(api: str, login: str, ident: int, kind: str = "User") -> dict[str, Any]:
+    base = f"{api}/users/{login}"
+    return {
+        "login": login,
+        "id": ident,
+        "node_id": node_id("U_" if kind == "User" else "O_", ident),
+        "avatar_url": f"https://avatars.githubusercontent.com/u/{ident}?v=4",
+        "gravatar_id": "",
+        "url": base,
+        "html_url": f"{HTML}/{login}",
+        "followers_url": f"{base}/followers",
+        "following_url": f"{base}/following{{/other_user}}",
+        "gists_url": f"{base}/gists{{/gist_id}}",
+        "starred_url": f"{base}/starred{{/owner}}{{/repo}}",
+        "subscriptions_url": f"{base}/subscriptions",
+        "organizations_url": f"{base}/orgs",
+        "repos_url": f"{base}/repos",
+        "events_url": f"{base}/events{{/privacy}}",
+        "received_events_url": f"{base}/received_events",
+        "type": kind,
+        "user_view_type": "public",
+        "site_admin": False,
+    }
+
+
+def label(api: str, repo: Repo, lab: Label) -> dict[str, Any]:
+    return {
+        "id": lab.id,
+        "node_id": node_id("LA_", lab.id),
+        "url": f"{api}/repos/{repo.full_name}/labels/{lab.name.replace(' ', '%20')}",
+        "name": lab.name,
+        "color": lab.color,
+        "default": lab.default,
+        "description": lab.description,
+    }
+
+
+def milestone(world: GitHubWorld, repo: Repo, ms: Milestone) -> dict[str, Any]:
+    api = world.api
+    url = f"{api}/repos/{repo.full_name}/milestones/{ms.number}"
+    open_count, closed_count = world.milestone_counts(repo, ms)
+    return {
+        "url": url,
+        "html_url": f"{HTML}/{repo.full_name}/milestone/{ms.number}",
+        "labels_url": f"{url}/labels",
+        "id": ms.id,
+        "node_id": node_id("MI_", ms.id),
+        "number": ms.number,
+        "state": ms.state,
+        "title": ms.title,
+        "description": ms.description,
+        "creator": world.user_json(ms.creator),
+        "open_issues": open_count,
+        "closed_issues": closed_count,
+        "created_at": ts(ms.created_at),
+        "updated_at": ts(ms.updated_at),
+        "closed_at": ts(ms.closed_at),
+        "due_on": ts(ms.due_on),
+    }
+
+
+def issue_type(t: IssueType) -> dict[str, Any]:
+    return {
+        "id": t.id,
+        "node_id": node_id("IT_", t.id),
+        "name": t.name,
+        "description": t.description,
+        "color": t.color,
+        "created_at": ts(t.created_at),
+        "updated_at": ts(t.created_at),
+        "is_enabled": True,
+    }
+
+
+def reactions(url: str) -> dict[str, Any]:
+    return {
+        "url": f"{url}/reactions",
+        "total_count": 0,
+        "+1": 0,
+        "-1": 0,
+        "laugh": 0,
+        "hooray": 0,
+        "confused": 0,
+        "heart": 0,
+        "rocket": 0,
+        "eyes": 0,
+    }
+
+
+def issue(world: GitHubWorld, it: Issue) -> dict[str, Any]:
+    """The issue object of GET /repos/{owner}/{repo}/issues[/{n}] (pull requests included)."""
+    api = world.api
+    repo = it.repo
+    repo_url = f"{api}/repos/{repo.full_name}"
+    url = f"{repo_url}/issues/{it.number}"
+    assignees = [world.user_fragment(login) for login in it.assignees]
+    data: dict[str, Any] = {
+        "url": url,
+        "repository_url": repo_url,
+        "labels_url": f"{url}/labels{{/name}}",
+        "comments_url": f"{url}/comments",
+        "events_url": f"{url}/events",
+        "html_url": f"{HTML}/{repo.full_name}/{'pull' if it.is_pr else 'issues'}/{it.number}",
+        "id": it.id,
+        "node_id": node_id("PR_" if it.is_pr else "I_", it.id),
+        "number": it.number,
+        "title": it.title,
+        "user": world.user_fragment(it.user),
+        "labels": [world.label_fragment(repo, name) for name in it.labels],
+        "state": it.state,
+        "locked": False,
+        "assignee": assignees[0] if assignees else None,
+        "assignees": assignees,
+        "milestone": world.milestone_fragment(repo, it.milestone) if it.milestone else None,
+        "comments": len(it.comments),
+        "created_at": ts(it.created_at),
+        "updated_at": ts(it.updated_at),
+        "closed_at": ts(it.closed_at),
+        "author_association": "MEMBER",
+        "type": world.type_fragment(it.type) if it.type else None,
+        "active_lock_reason": None,
+        "body": it.body,
+        "closed_by": world.user_fragment(it.closed_by) if it.closed_by and it.state == "closed" else None,
+        "reactions": reactions(url),
+        "timeline_url": f"{url}/timeline",
+        "performed_via_github_app": None,
+        "state_reason": it.state_reason,
+    }
+    if it.is_pr:
+        pulls = f"{repo_url}/pulls/{it.number}"
+        data["draft"] = False
+        data["pull_request"] = {
+            "url": pulls,
+            "html_url": f"{HTML}/{repo.full_name}/pull/{it.number}",
+            "diff_url": f"{HTML}/{repo.full_name}/pull/{it.number}.diff",
+            "patch_url": f"{HTML}/{repo.full_name}/pull/{it.number}.patch",
+            "merged_at": ts(it.merged_at),
+        }
+    else:
+        total, completed = world.sub_issue_counts(it)
+        data["sub_issues_summary"] = {
+            "total": total,
+            "completed": completed,
+            "percent_completed": (completed * 100 // total) if total else 0,
+        }
+        open_blockers, open_blocking = world.open_dependency_counts(it)
+        data["issue_dependencies_summary"] = {
+            "blocked_by": open_blockers,
+            "blocking": open_blocking,
+            "total_blocked_by": len(it.blocked_by),
+            "total_blocking": len(it.blocking),
+        }
+        if it.parent is not None:
+            parent = world.issues_by_id[it.parent]
+            data["parent_issue_url"] = f"{api}/repos/{parent.repo.full_name}/issues/{parent.number}"
+    return data
+
+
+def repository(world: GitHubWorld, repo: Repo) -> dict[str, Any]:
+    api = world.api
+    url = f"{api}/repos/{repo.full_name}"
+    html = f"{HTML}/{repo.full_name}"
+    return {
+        "id": repo.id,
+        "node_id": node_id("R_", repo.id),
+        "name": repo.name,
+        "full_name": repo.full_name,
+        "private": True,
+        "owner": world.org_owner_fragment(repo.owner),
+        "html_url": html,
+        "description": repo.description,
+        "fork": False,
+        "url": url,
+        "forks_url": f"{url}/forks",
+        "keys_url": f"{url}/keys{{/key_id}}",
+        "collaborators_url": f"{url}/collaborators{{/collaborator}}",
+        "teams_url": f"{url}/teams",
+        "hooks_url": f"{url}/hooks",
+        "issue_events_url": f"{url}/issues/events{{/number}}",
+        "events_url": f"{url}/events",
+        "assignees_url": f"{url}/assignees{{/user}}",
+        "branches_url": f"{url}/branches{{/branch}}",
+        "tags_url": f"{url}/tags",
+        "blobs_url": f"{url}/git/blobs{{/sha}}",
+        "git_tags_url": f"{url}/git/tags{{/sha}}",
+        "git_refs_url": f"{url}/git/refs{{/sha}}",
+        "trees_url": f"{url}/git/trees{{/sha}}",
+        "statuses_url": f"{url}/statuses/{{sha}}",
+        "languages_url": f"{url}/languages",
+        "stargazers_url": f"{url}/stargazers",
+        "contributors_url": f"{url}/contributors",
+        "subscribers_url": f"{url}/subscribers",
+        "subscription_url": f"{url}/subscription",
+        "commits_url": f"{url}/commits{{/sha}}",
+        "git_commits_url": f"{url}/git/commits{{/sha}}",
+        "comments_url": f"{url}/comments{{/number}}",
+        "issue_comment_url": f"{url}/issues/comments{{/number}}",
+        "contents_url": f"{url}/contents/{{+path}}",
+        "compare_url": f"{url}/compare/{{base}}...{{head}}",
+        "merges_url": f"{url}/merges",
+        "archive_url": f"{url}/{{archive_format}}{{/ref}}",
+        "downloads_url": f"{url}/downloads",
+        "issues_url": f"{url}/issues{{/number}}",
+        "pulls_url": f"{url}/pulls{{/number}}",
+        "milestones_url": f"{url}/milestones{{/number}}",
+        "notifications_url": f"{url}/notifications{{?since,all,participating}}",
+        "labels_url": f"{url}/labels{{/name}}",
+        "releases_url": f"{url}/releases{{/id}}",
+        "deployments_url": f"{url}/deployments",
+        "created_at": ts(repo.created_at),
+        "updated_at": ts(repo.updated_at),
+        "pushed_at": ts(repo.updated_at),
+        "git_url": f"git://github.com/{repo.full_name}.git",
+        "ssh_url": f"git@github.com:{repo.full_name}.git",
+        "clone_url": f"{html}.git",
+        "svn_url": html,
+        "homepage": None,
+        "size": 1024,
+        "stargazers_count": 0,
+        "watchers_count": 0,
+        "language": "TypeScript",
+        "has_issues": True,
+        "has_projects": True,
+        "has_downloads": True,
+        "has_wiki": False,
+        "has_pages": False,
+        "has_discussions": False,
+        "forks_count": 0,
+        "mirror_url": None,
+        "archived": False,
+        "disabled": False,
+        "open_issues_count": repo.open_count,
+        "license": None,
+        "allow_forking": False,
+        "is_template": False,
+        "web_commit_signoff_required": False,
+        "topics": [],
+        "visibility": "private",
+        "forks": 0,
+        "open_issues": repo.open_count,
+        "watchers": 0,
+        "default_branch": "main",
+        "permissions": {"admin": True, "maintain": True, "push": True, "triage": True, "pull": True},
+    }
+
+
+def organization(world: GitHubWorld, org: str) -> dict[str, Any]:
+    api = world.api
+    url = f"{api}/orgs/{org}"
+    ident = world.org_id(org)
+    return {
+        "login": org,
+        "id": ident,
+        "node_id": node_id("O_", ident),
+        "url": url,
+        "repos_url": f"{url}/repos",
+        "events_url": f"{url}/events",
+        "hooks_url": f"{url}/hooks",
+        "issues_url": f"{url}/issues",
+        "members_url": f"{url}/members{{/member}}",
+        "public_members_url": f"{url}/public_members{{/member}}",
+        "avatar_url": f"https://avatars.githubusercontent.com/u/{ident}?v=4",
+        "description": "Acme Corp",
+    }
+
+
+def comment(world: GitHubWorld, it: Issue, c: Any) -> dict[str, Any]:
+    api = world.api
+    repo_url = f"{api}/repos/{it.repo.full_name}"
+    url = f"{repo_url}/issues/comments/{c.id}"
+    return {
+        "id": c.id,
+        "node_id": node_id("IC_", c.id),
+        "url": url,
+        "html_url": f"{HTML}/{it.repo.full_name}/issues/{it.number}#issuecomment-{c.id}",
+        "body": c.body,
+        "user": world.user_json(c.user),
+        "created_at": ts(c.created_at),
+        "updated_at": ts(c.created_at),
+        "issue_url": f"{repo_url}/issues/{it.number}",
+        "author_association": "MEMBER",
+        "performed_via_github_app": None,
+        "reactions": reactions(url),
+    }
+
+
+def hook(world: GitHubWorld, target: Any, scope_path: str, last: Any | None) -> dict[str, Any]:
+    url = f"{world.api}/{scope_path}/hooks/{target.id}"
+    return {
+        "type": "Repository" if scope_path.startswith("repos/") else "Organization",
+        "id": target.id,
+        "name": "web",
+        "active": target.active,
+        "events": target.events or ["*"],
+        "config": {"url": target.url, "content_type": "json", "insecure_ssl": "0", "secret": "********"},
+        "updated_at": ts(target.updated_at),
+        "created_at": ts(target.created_at),
+        "url": url,
+        "test_url": f"{url}/test",
+        "ping_url": f"{url}/pings",
+        "deliveries_url": f"{url}/deliveries",
+        "last_response": {
+            "code": last.status_code if last else None,
+            "status": ("active" if last and last.status == "OK" else "unused") if True else None,
+            "message": last.status if last else None,
+        },
+    }
+
+
+def delivery(d: Any, repository_id: int | None) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "guid": d.guid,
+        "delivered_at": ts(d.delivered_at or datetime.now().astimezone()),
+        "redelivery": d.redelivery,
+        "duration": d.duration,
+        "status": d.status,
+        "status_code": d.status_code,
+        "event": d.event,
+        "action": d.action,
+        "installation_id": None,
+        "repository_id": repository_id,
+    }
+
+
+def fragment(data: Any) -> orjson.Fragment:
+    return orjson.Fragment(orjson.dumps(data))
