@@ -257,7 +257,7 @@ class _Model(BaseModel):
 
 
 class JiraOptions(_Model):
-    """Jira-specific options (defaults are the Jira connector's)."""
+    """Jira-specific options; defaults mirror :class:`connectors.jira.connector.JiraConnector`'s."""
 
     projects: Annotated[
         list[JiraProjectKey],
@@ -271,7 +271,15 @@ class JiraOptions(_Model):
     story_points_field: NonEmpty | None = Field(None, description="a custom field id like customfield_10016")
     epic_link_field: NonEmpty | None = Field(None, description="a custom field id like customfield_10014")
     sprint_field: NonEmpty | None = Field(None, description="a custom field id like customfield_10020")
+    start_date_field: NonEmpty | None = Field(None, description="a custom field id like customfield_10015")
     fetch_remote_links: bool = Field(True, description="true or false")
+    github_hosts: list[NonEmpty] = Field(default_factory=lambda: ["github.com"])
+    keep_raw: bool = True
+    # transport (see connectors.jira.client)
+    timeout_seconds: float = Field(60.0, gt=0)
+    max_attempts: int = Field(6, ge=1)
+    retry_backoff_seconds: float = Field(1.0, ge=0)
+    max_rate_limit_wait_seconds: float = Field(300.0, ge=0)
 
 
 class ProjectV2Options(_Model):
@@ -290,7 +298,7 @@ def _default_type_kinds() -> dict[str, ItemKind]:
 
 
 class GitHubOptions(_Model):
-    """GitHub-specific options (defaults are the GitHub connector's)."""
+    """GitHub-specific options; defaults mirror :mod:`connectors.github.connector`'s."""
 
     org: Annotated[str, AfterValidator(_gh_login)] = Field(
         description='the organization login, e.g. org = "acme"'
@@ -303,10 +311,15 @@ class GitHubOptions(_Model):
     epic_types: list[str] = Field(default_factory=lambda: ["Epic"])
     epic_labels: list[str] = Field(default_factory=lambda: ["epic"])
     type_kinds: dict[str, ItemKind] = Field(default_factory=_default_type_kinds)
-    label_kinds: dict[str, ItemKind] = Field(default_factory=dict)
+    label_kinds: dict[str, ItemKind] = Field(default_factory=lambda: {"bug": ItemKind.BUG})
     in_progress_labels: list[str] = Field(default_factory=lambda: ["in progress"])
     projects_v2: list[ProjectV2Options] = Field(default_factory=list)
     overlap_seconds: int = Field(60, ge=0, le=86400, description="seconds of overlap for incremental sync")
+    # transport (see connectors.github.client)
+    max_rate_limit_wait_seconds: float = Field(900.0, ge=0)
+    retries: int = Field(3, ge=0)
+    retry_backoff_seconds: float = Field(1.0, ge=0)
+    seconds_between_writes: float = Field(1.0, ge=0)
 
     @field_validator("projects_v2")
     @classmethod
@@ -367,8 +380,12 @@ class SourceConfig(_Model):
         return TrackerKind(self.kind)
 
     def options_dict(self) -> dict[str, Any]:
-        """The options as plain JSON-able data, defaults filled in (what connectors receive)."""
-        return self.options.model_dump(mode="json")
+        """The options the file sets, as plain JSON-able data (what connectors receive).
+
+        Only keys written in the file: each connector applies its own documented defaults, so
+        there is one source of truth for them (the models here mirror those defaults for readers).
+        """
+        return self.options.model_dump(mode="json", exclude_unset=True)
 
     def resolve_token(self, env: Mapping[str, str] | None = None) -> str:
         """Read the API token from the named environment variable or file.

@@ -209,8 +209,10 @@ CASES = [
         "option of the other tracker",
         _edit('projects = ["PAY", "PLAT"]', 'projects = ["PAY", "PLAT"]\nrepos = ["web"]'),
         ('repos = ["web"]', 1),
-        "sources[0].options.repos: unknown key (expected one of: epic_link_field, fetch_remote_links, jql, "
-        "overlap_minutes, page_size, projects, sprint_field, story_points_field, timezone)",
+        "sources[0].options.repos: unknown key (expected one of: epic_link_field, fetch_remote_links, "
+        "github_hosts, jql, keep_raw, max_attempts, max_rate_limit_wait_seconds, overlap_minutes, page_size, "
+        "projects, retry_backoff_seconds, sprint_field, start_date_field, story_points_field, timeout_seconds, "
+        "timezone)",
     ),
     (
         "bad slug",
@@ -391,8 +393,8 @@ teams:
     err = errors_of(path)
     assert str(err).splitlines() == [
         f"{path}:9: sources[0].options.epic_typos: unknown key (expected one of: epic_labels, epic_types, "
-        "in_progress_labels, label_kinds, org, overlap_seconds, projects_v2, repos, type_kinds; "
-        "did you mean 'epic_types'?)",
+        "in_progress_labels, label_kinds, max_rate_limit_wait_seconds, org, overlap_seconds, projects_v2, "
+        "repos, retries, retry_backoff_seconds, seconds_between_writes, type_kinds; did you mean 'epic_types'?)",
         f"{path}:15: teams[0].scopes[1].source: no source named 'jira' is declared (expected one of: gh)",
     ]
 

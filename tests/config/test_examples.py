@@ -88,6 +88,7 @@ def test_yaml_twin_is_the_same_config(demo: CrosstrackConfig) -> None:
 
 
 def test_source_settings_give_connectors_plain_values_with_secrets_resolved(demo: CrosstrackConfig) -> None:
+    # Options carry what the file sets; each connector applies its own documented defaults.
     assert demo.source_settings("jira", DEMO_ENV) == SourceSettings(
         name="jira",
         kind=TrackerKind.JIRA,
@@ -96,17 +97,7 @@ def test_source_settings_give_connectors_plain_values_with_secrets_resolved(demo
         token="jira-token-value",
         user="tpm@example.com",
         webhook_secret="jira-hook-secret",
-        options={
-            "projects": ["PAY", "PLAT"],
-            "jql": None,
-            "overlap_minutes": 2,
-            "timezone": None,
-            "page_size": None,
-            "story_points_field": None,
-            "epic_link_field": None,
-            "sprint_field": None,
-            "fetch_remote_links": True,
-        },
+        options={"projects": ["PAY", "PLAT"]},
     )
     github = demo.source_settings("github", DEMO_ENV)
     assert (github.kind, github.token, github.webhook_secret, github.user) == (
@@ -120,8 +111,6 @@ def test_source_settings_give_connectors_plain_values_with_secrets_resolved(demo
         "repos": ["web", "mobile", "api-gateway"],
         "epic_types": ["Epic"],
         "epic_labels": ["epic"],
-        "type_kinds": {"Bug": "bug", "Feature": "story", "Task": "task", "Epic": "epic"},
-        "label_kinds": {},
         "in_progress_labels": ["in progress"],
         "projects_v2": [
             {
@@ -133,7 +122,6 @@ def test_source_settings_give_connectors_plain_values_with_secrets_resolved(demo
                 "estimate_field": "Estimate",
             }
         ],
-        "overlap_seconds": 60,
     }
 
 
