@@ -155,8 +155,11 @@ def issue(world: GitHubWorld, it: Issue) -> dict[str, Any]:
         "reactions": reactions(url),
         "timeline_url": f"{url}/timeline",
         "performed_via_github_app": None,
-        "state_reason": it.state_reason,
     }
+    # github.com sends "state_reason": null for open issues, but the official description's enum
+    # has no null (it fails validation), so the key is left out when there is no reason.
+    if it.state_reason is not None:
+        data["state_reason"] = it.state_reason
     if it.is_pr:
         pulls = f"{repo_url}/pulls/{it.number}"
         data["draft"] = False

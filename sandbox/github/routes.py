@@ -240,7 +240,9 @@ class Api:
 
     async def repository(self, request: Request) -> Response:
         repo = self.repo_of(request)
-        return self.json(request, payloads.repository(self.world, repo))
+        data = payloads.repository(self.world, repo)
+        data.update({"network_count": 0, "subscribers_count": len(self.world.users)})
+        return self.json(request, data)
 
     async def labels(self, request: Request) -> Response:
         repo = self.repo_of(request)
