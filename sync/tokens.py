@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from sync.model import ApiToken, Role
 
-__all__ = ["ROLE_RANK", "create_token", "hash_token", "role_allows", "verify_token"]
+__all__ = ["ROLE_RANK", "create_token", "hash_token", "issue_token", "role_allows", "verify_token"]
 
 TOKEN_PREFIX = "ct_"
 
@@ -31,16 +31,20 @@ def role_allows(held: Role, needed: Role) -> bool:
     return ROLE_RANK[held] >= ROLE_RANK[needed]
 
 
+def issue_token(session: Session, role: Role, name: str = "") -> tuple[str, ApiToken]:
+    """Create a token; return its plain value (shown once) and its row (which stores only a hash)."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = ApiToken(
+        name=name or f"{role.value} token", role=role, token_hash=hash_token(token), prefix=token[:10]
+    )
+    session.add(row)
+    session.flush()
+    return token, row
+
+
 def create_token(session: Session, role: Role, name: str = "") -> str:
     """Create a token and return its plain value; only its hash is stored."""
-    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    session.add(
-        ApiToken(
-            name=name or f"{role.value} token", role=role, token_hash=hash_token(token), prefix=token[:10]
-        )
-    )
-    session.flush()
-    return token
+    return issue_token(session, role, name)[0]
 
 
 def verify_token(session: Session, token: str) -> ApiToken | None:

@@ -80,3 +80,15 @@ def db_session(engine: Engine) -> Iterator[Session]:
         session.close()
         outer.rollback()
         conn.close()
+
+
+@pytest.fixture
+def scratch_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of its own (not migrated), for tests that commit or migrate themselves."""
+    base = os.environ.get(PG_ENV)
+    if base:
+        name = f"crosstrack_scratch_{_worker_suffix(request)}"
+        yield fresh_database_url(base, name)
+        drop_database(base, name)
+    else:
+        yield f"sqlite:///{tmp_path / 'scratch.db'}"

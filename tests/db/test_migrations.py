@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -12,18 +9,11 @@ from sqlalchemy import inspect
 
 from sync.db import current_revision, downgrade, head_revision, make_engine, upgrade
 from sync.model import Base
-from tests.conftest import PG_ENV, drop_database, fresh_database_url
 
 
 @pytest.fixture
-def scratch_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
-    base = os.environ.get(PG_ENV)
-    if base:
-        name = f"crosstrack_mig_{os.getpid()}"
-        yield fresh_database_url(base, name)
-        drop_database(base, name)
-    else:
-        yield f"sqlite:///{tmp_path / 'scratch.db'}"
+def scratch_url(scratch_database_url: str) -> str:
+    return scratch_database_url
 
 
 def _diff(url: str) -> list[object]:

@@ -1,0 +1,69 @@
+"""The FastAPI application factory.
+
+``create_app(settings)`` wires the database, loads the config file into it (idempotently), and
+mounts the routes. Routes are thin: queries live in ``sync/`` repository and view modules.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from api.errors import install_error_handlers
+from api.metrics import install_metrics
+from api.routes import catalog, health, tokens
+from sync.catalog import apply_config
+from sync.config import load_config
+from sync.db import make_engine, make_sessionmaker, session_scope
+from sync.settings import Settings
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("crosstrack.api")
+
+DESCRIPTION = """
+crosstrack keeps one live model of a program's work across Jira and GitHub.
+
+Authenticate with `Authorization: Bearer <token>` (create one with `crosstrack token create --role viewer`).
+Roles: **viewer** reads, **editor** changes programs and triggers syncs, **admin** manages the install.
+Every error answers in one shape: `{"error": {"status", "code", "message", "details"}}`.
+"""
+
+
+def create_app(settings: Settings, *, engine: Engine | None = None, load_config_file: bool = True) -> FastAPI:
+    engine = engine or make_engine(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if load_config_file and settings.config_file and Path(settings.config_file).exists():
+            config = load_config(Path(settings.config_file))
+            with session_scope(app.state.sessionmaker) as session:
+                report = apply_config(session, config)
+            log.info(
+                "api.config_loaded", extra={"file": str(settings.config_file), "programs": report.programs}
+            )
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="crosstrack",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = make_sessionmaker(engine)
+    install_error_handlers(app)
+    install_metrics(app)
+    app.include_router(health.router)
+    app.include_router(catalog.router)
+    app.include_router(tokens.router)
+    return app

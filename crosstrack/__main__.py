@@ -1,0 +1,3 @@
+from crosstrack.cli import main
+
+main()

@@ -1,0 +1,232 @@
+"""The `crosstrack` command line (typer).
+
+Errors a user can cause print one clear line plus a hint and exit non-zero, never a traceback:
+exit 2 for bad input (config, arguments), 1 for a failure of the work itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+
+from sync.config import ConfigError, load_config
+from sync.settings import Settings
+
+app = typer.Typer(
+    name="crosstrack",
+    help="One live model of a program's work across Jira and GitHub.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
+config_app = typer.Typer(help="The config file (sources, teams, programs).", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(config_app, name="config")
+app.add_typer(token_app, name="token")
+
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)
+
+DEMO_DIR = Path(".crosstrack")
+
+
+class UserError(Exception):
+    """An error the user can fix: printed as one line plus a hint."""
+
+    def __init__(self, message: str, hint: str | None = None, code: int = 2) -> None:
+        super().__init__(message)
+        self.hint = hint
+        self.code = code
+
+
+def _fail(message: str, hint: str | None = None, code: int = 2) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}")
+    if hint:
+        err.print(f"[dim]hint:[/] {hint}")
+    raise typer.Exit(code)
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        return Settings.load(**overrides)
+    except ConfigError as exc:
+        raise UserError(str(exc).splitlines()[0], "check the CROSSTRACK_* environment variables") from None
+
+
+def _migrate(url: str) -> None:
+    from sync.db import upgrade
+
+    try:
+        upgrade(url)
+    except Exception as exc:
+        raise UserError(
+            f"cannot migrate the database {_redact(url)}: {type(exc).__name__}: {str(exc).splitlines()[0]}",
+            "check CROSSTRACK_DATABASE_URL and that the database server is running",
+            code=1,
+        ) from None
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<database url>"
+
+
+# ------------------------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply all migrations to the database in CROSSTRACK_DATABASE_URL (default: ./crosstrack.db)."""
+    settings = _settings()
+    _migrate(settings.database_url)
+    out.print(f"database {_redact(settings.database_url)} is at the newest schema")
+
+
+@config_app.command("check")
+def config_check(file: Annotated[Path, typer.Argument(help="The config file (TOML or YAML).")]) -> None:
+    """Validate a config file; print every problem with its place, exit 2 when there is one."""
+    try:
+        config = load_config(file)
+    except ConfigError as exc:
+        for line in str(exc).splitlines():
+            err.print(f"[bold red]error:[/] {line}", soft_wrap=True)
+        err.print("[dim]hint:[/] see examples/crosstrack.toml for a complete, commented example")
+        raise typer.Exit(2) from None
+    out.print(f"{file}: ok ({config.summary()})")
+
+
+@token_app.command("create")
+def token_create(
+    role: Annotated[
+        str, typer.Option(help="viewer (read), editor (change programs, trigger syncs) or admin.")
+    ] = "viewer",
+    name: Annotated[str, typer.Option(help="A note to tell tokens apart.")] = "",
+) -> None:
+    """Create an API token and print it alone on the last line (`TOKEN=$(crosstrack token create)`)."""
+    from sync.db import make_engine, make_sessionmaker, session_scope
+    from sync.model import Role
+    from sync.tokens import create_token
+
+    try:
+        wanted = Role(role)
+    except ValueError:
+        raise UserError(f"unknown role {role!r}", "use one of: viewer, editor, admin") from None
+    settings = _settings()
+    _migrate(settings.database_url)
+    engine = make_engine(settings.database_url)
+    with session_scope(make_sessionmaker(engine)) as session:
+        token = create_token(session, wanted, name)
+    engine.dispose()
+    err.print(f"created a {wanted.value} token; it is shown once, store it now:")
+    print(token)
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on [default: CROSSTRACK_HOST or 127.0.0.1].")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port [default: CROSSTRACK_PORT or 8000].")] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="Config file to load [default: CROSSTRACK_CONFIG_FILE]."),
+    ] = None,
+    migrate: Annotated[bool, typer.Option(help="Apply migrations before serving.")] = True,
+) -> None:
+    """Serve the API (and, in single-node mode, the scheduler and workers)."""
+    overrides: dict[str, object] = {}
+    if host:
+        overrides["host"] = host
+    if port:
+        overrides["port"] = port
+    if config:
+        overrides["config_file"] = config
+    settings = _settings(**overrides)
+    _serve(settings, migrate=migrate)
+
+
+def _serve(settings: Settings, *, migrate: bool, banner: str | None = None) -> None:
+    import uvicorn
+
+    from api.app import create_app
+
+    if settings.config_file and Path(settings.config_file).exists():
+        try:
+            load_config(Path(settings.config_file))
+        except ConfigError as exc:
+            raise UserError(
+                str(exc).splitlines()[0], f"run `crosstrack config check {settings.config_file}`"
+            ) from None
+    elif settings.config_file and config_was_explicit(settings):
+        raise UserError(
+            f"{settings.config_file}: no such file", "pass --config FILE or set CROSSTRACK_CONFIG_FILE"
+        )
+    if migrate:
+        _migrate(settings.database_url)
+    application = create_app(settings)
+    print(f"crosstrack API on http://{settings.host}:{settings.port}  (docs: /docs)")
+    if banner:
+        print(banner, flush=True)
+    uvicorn.run(application, host=settings.host, port=settings.port, log_level="warning")
+
+
+def config_was_explicit(settings: Settings) -> bool:
+    return "CROSSTRACK_CONFIG_FILE" in os.environ or settings.config_file != Path("crosstrack.toml")
+
+
+@app.command()
+def demo(
+    port: Annotated[int, typer.Option(help="API port.")] = 8000,
+    config: Annotated[Path, typer.Option(help="Config file.")] = Path("examples/crosstrack.toml"),
+) -> None:
+    """The demo: a SQLite database under .crosstrack/, the example config, a viewer token, the API."""
+    from sync.db import make_engine, make_sessionmaker, session_scope
+    from sync.model import Role
+    from sync.tokens import create_token
+
+    DEMO_DIR.mkdir(exist_ok=True)
+    db_url = f"sqlite:///{(DEMO_DIR / 'demo.db').resolve()}"
+    settings = _settings(database_url=db_url, config_file=config, port=port)
+    try:
+        load_config(config)
+    except ConfigError as exc:
+        raise UserError(str(exc).splitlines()[0], f"run `crosstrack config check {config}`") from None
+    _migrate(db_url)
+    engine = make_engine(db_url)
+    with session_scope(make_sessionmaker(engine)) as session:
+        token = create_token(session, Role.VIEWER, "demo viewer")
+    engine.dispose()
+    banner = (
+        f"viewer token: {token}\n"
+        f"try:  curl -H 'Authorization: Bearer {token}' http://{settings.host}:{port}/api/v1/programs"
+    )
+    _serve(settings, migrate=False, banner=banner)
+
+
+def main() -> None:
+    logging.basicConfig(level=os.environ.get("CROSSTRACK_LOG_LEVEL", "WARNING").upper(), stream=sys.stderr)
+    try:
+        app()
+    except UserError as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        if exc.hint:
+            err.print(f"[dim]hint:[/] {exc.hint}")
+        sys.exit(exc.code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
