@@ -215,6 +215,67 @@ def demo(
     _serve(settings, migrate=False, banner=banner)
 
 
+@app.command()
+def sandbox(
+    port: Annotated[
+        int, typer.Option(help="Port; Jira answers under /jira, GitHub under /github/api/v3.")
+    ] = 8765,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    seed: Annotated[str, typer.Option(help="Data set: 'demo' (the Checkout v2 organization).")] = "demo",
+    items: Annotated[int, typer.Option(help="Instead of the demo: N generated items, half per tracker.")] = 0,
+    activity: Annotated[
+        bool, typer.Option(help="Random edits every few seconds, delivered as webhooks.")
+    ] = False,
+    activity_interval: Annotated[float, typer.Option(help="Seconds between random edits.")] = 2.0,
+    flavour: Annotated[str, typer.Option(help="Jira flavour: cloud or datacenter.")] = "cloud",
+    timezone: Annotated[
+        str, typer.Option(help="Time zone of the Jira account (JQL dates are read in it).")
+    ] = "America/New_York",
+    webhook: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Deliver webhooks: TRACKER=URL (jira or github); repeatable. Secret from --webhook-secret."
+        ),
+    ] = None,
+    webhook_secret: Annotated[
+        str, typer.Option(envvar="CROSSTRACK_SANDBOX_WEBHOOK_SECRET", help="HMAC secret for --webhook.")
+    ] = "sandbox-webhook-secret",
+) -> None:
+    """Run the tracker sandbox: a local Jira and GitHub with demo data (credentials: token `sandbox-token`)."""
+    from sandbox.core import SandboxConfig
+    from sandbox.server import serve as serve_sandbox
+
+    if seed != "demo" and not items:
+        raise UserError(f"unknown seed {seed!r}", "use --seed demo, or --items N for generated data")
+    if flavour not in ("cloud", "datacenter"):
+        raise UserError(f"unknown Jira flavour {flavour!r}", "use --flavour cloud or --flavour datacenter")
+    targets: list[tuple[str, str, str]] = []
+    for spec in webhook or []:
+        tracker, _, url = spec.partition("=")
+        if tracker not in ("jira", "github") or not url.startswith(("http://", "https://")):
+            raise UserError(
+                f"bad --webhook {spec!r}", "use --webhook github=http://HOST:PORT/webhooks/github/NAME"
+            )
+        targets.append((tracker, url, webhook_secret))
+    common: dict[str, object] = {
+        "activity": activity,
+        "activity_interval": activity_interval,
+        "jira_flavour": flavour,
+        "jira_timezone": timezone,
+        "webhook_targets": targets,
+    }
+    config = SandboxConfig.with_items(items, **common) if items else SandboxConfig(**common)  # type: ignore[arg-type]
+    print(
+        f"sandbox: Jira at http://{host}:{port}/jira, GitHub at http://{host}:{port}/github/api/v3",
+        flush=True,
+    )
+    print(
+        "credentials: GitHub token 'sandbox-token'; Jira user 'tpm@example.com', API token 'sandbox-token'",
+        flush=True,
+    )
+    serve_sandbox(config, host, port, log_level="warning")
+
+
 def main() -> None:
     logging.basicConfig(level=os.environ.get("CROSSTRACK_LOG_LEVEL", "WARNING").upper(), stream=sys.stderr)
     try:
