@@ -239,7 +239,7 @@ def sandbox(
     ] = None,
     webhook_secret: Annotated[
         str, typer.Option(envvar="CROSSTRACK_SANDBOX_WEBHOOK_SECRET", help="HMAC secret for --webhook.")
-    ] = "sandbox-webhook-secret",
+    ] = "sandbox-webhook-secret",  # noqa: S107 - the sandbox's documented demo secret
 ) -> None:
     """Run the tracker sandbox: a local Jira and GitHub with demo data (credentials: token `sandbox-token`)."""
     from sandbox.core import SandboxConfig
