@@ -458,7 +458,8 @@ class GitHubConnector:
 
     def reconcile(self, known: Sequence[ItemRef]) -> ReconcileResult:
         """List the ids of every issue in the synced repositories, then read only the missing ones:
-        200 from another repository → moved (301 followed), 410 → deleted, 404 → unreadable (deleted)."""
+        200 from another repository → moved (301 followed; the old id maps to the new key and is not in
+        ``present_ids``), 410 → deleted, 404 → unreadable (reported as deleted)."""
         repos = set(self.repositories())
         listed_ids: set[str] = set()
         listed_keys: dict[str, str] = {}
@@ -486,13 +487,15 @@ class GitHubConnector:
                 deleted.add(ref.external_id or ref.key)
                 continue
             ident = str(payload["id"])
-            if ref.external_id and ident != ref.external_id:
-                deleted.add(ref.external_id)  # the number now names another issue
-                continue
-            present.add(ident)
             new_key = f"{repo_of_issue(payload)}#{payload['number']}"
             if new_key != ref.key:
-                moved[ident] = new_key
+                # A transfer: GitHub answered 301 and PyGithub followed it. The new issue has a new
+                # database id, so the old id maps to the new key and is not "present" any more.
+                moved[ref.external_id or ident] = new_key
+            elif ref.external_id and ident != ref.external_id:
+                deleted.add(ref.external_id)
+            else:
+                present.add(ident)
         return ReconcileResult(present_ids=frozenset(present), moved=moved, deleted_ids=frozenset(deleted))
 
     def list_releases(self) -> Iterator[ReleaseRecord]:
