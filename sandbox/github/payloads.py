@@ -3,13 +3,13 @@
 Shapes follow the official description (shared/reference/github/rest-api.openapi.json, from
 github/rest-api-description) and the example webhook payloads (@octokit/webhooks-examples).
 Timestamps are ISO 8601 UTC with second precision and a ``Z``, as github.com sends them.
-Sub-objects that many issues share (users, labels, milestones) are pre-encoded once as
-``orjson.Fragment`` so that serializing a page of 100 issues stays cheap.
+Issue JSON is the hot path (every list page, cold on a first sync): it is written as text from
+pre-encoded pieces (users, labels, milestones and types are encoded once each) instead of building
+and serializing a dict per issue, which is about five times faster.
 """
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +26,8 @@ def ts(moment: datetime | None) -> str | None:
 
 
 def node_id(prefix: str, ident: int) -> str:
-    return prefix + base64.b64encode(f"0:{ident}".encode()).decode().rstrip("=")
+    # Opaque global ids in the style of github.com's newer ones ("I_kwDO..."); clients never parse them.
+    return f"{prefix}kwDO{ident:X}"
 
 
 def user(api: str, login: str, ident: int, kind: str = "User") -> dict[str, Any]:
@@ -118,76 +119,66 @@ def reactions(url: str) -> dict[str, Any]:
     }
 
 
-def issue(world: GitHubWorld, it: Issue) -> dict[str, Any]:
-    """The issue object of GET /repos/{owner}/{repo}/issues[/{n}] (pull requests included)."""
+def _t(moment: datetime | None) -> str:
+    return "null" if moment is None else f'"{moment.isoformat()[:19]}Z"'
+
+
+def _s(text: str | None) -> str:
+    return "null" if text is None else orjson.dumps(text).decode()
+
+
+def issue_json(world: GitHubWorld, it: Issue) -> bytes:
+    """The issue object of GET /repos/{owner}/{repo}/issues[/{n}] (pull requests included), as bytes.
+
+    Key order and content follow github.com. ``state_reason`` is left out when null: github.com
+    sends null for open issues, but the official description's enum has no null.
+    """
     api = world.api
     repo = it.repo
-    repo_url = f"{api}/repos/{repo.full_name}"
+    full = repo.full_name
+    repo_url = f"{api}/repos/{full}"
     url = f"{repo_url}/issues/{it.number}"
+    html_kind = "pull" if it.is_pr else "issues"
     assignees = [world.user_fragment(login) for login in it.assignees]
-    data: dict[str, Any] = {
-        "url": url,
-        "repository_url": repo_url,
-        "labels_url": f"{url}/labels{{/name}}",
-        "comments_url": f"{url}/comments",
-        "events_url": f"{url}/events",
-        "html_url": f"{HTML}/{repo.full_name}/{'pull' if it.is_pr else 'issues'}/{it.number}",
-        "id": it.id,
-        "node_id": node_id("PR_" if it.is_pr else "I_", it.id),
-        "number": it.number,
-        "title": it.title,
-        "user": world.user_fragment(it.user),
-        "labels": [world.label_fragment(repo, name) for name in it.labels],
-        "state": it.state,
-        "locked": False,
-        "assignee": assignees[0] if assignees else None,
-        "assignees": assignees,
-        "milestone": world.milestone_fragment(repo, it.milestone) if it.milestone else None,
-        "comments": len(it.comments),
-        "created_at": ts(it.created_at),
-        "updated_at": ts(it.updated_at),
-        "closed_at": ts(it.closed_at),
-        "author_association": "MEMBER",
-        "type": world.type_fragment(it.type) if it.type else None,
-        "active_lock_reason": None,
-        "body": it.body,
-        "closed_by": world.user_fragment(it.closed_by) if it.closed_by and it.state == "closed" else None,
-        "reactions": reactions(url),
-        "timeline_url": f"{url}/timeline",
-        "performed_via_github_app": None,
-    }
-    # github.com sends "state_reason": null for open issues, but the official description's enum
-    # has no null (it fails validation), so the key is left out when there is no reason.
-    if it.state_reason is not None:
-        data["state_reason"] = it.state_reason
+    labels = ",".join(world.label_fragment(repo, name) for name in it.labels)
+    milestone = world.milestone_fragment(repo, it.milestone) if it.milestone else "null"
+    type_ = world.type_fragment(it.type) if it.type else "null"
+    closed_by = world.user_fragment(it.closed_by) if it.closed_by and it.state == "closed" else "null"
+    state_reason = f',"state_reason":"{it.state_reason}"' if it.state_reason is not None else ""
+    node = f"{'PR_' if it.is_pr else 'I_'}kwDO{it.id:X}"
+    text = (
+        f'{{"url":"{url}","repository_url":"{repo_url}","labels_url":"{url}/labels{{/name}}",'
+        f'"comments_url":"{url}/comments","events_url":"{url}/events",'
+        f'"html_url":"{HTML}/{full}/{html_kind}/{it.number}","id":{it.id},"node_id":"{node}",'
+        f'"number":{it.number},"title":{_s(it.title)},"user":{world.user_fragment(it.user)},'
+        f'"labels":[{labels}],"state":"{it.state}","locked":false,'
+        f'"assignee":{assignees[0] if assignees else "null"},"assignees":[{",".join(assignees)}],'
+        f'"milestone":{milestone},"comments":{len(it.comments)},"created_at":{_t(it.created_at)},'
+        f'"updated_at":{_t(it.updated_at)},"closed_at":{_t(it.closed_at)},"author_association":"MEMBER",'
+        f'"type":{type_},"active_lock_reason":null,"body":{_s(it.body)},"closed_by":{closed_by},'
+        f'"reactions":{{"url":"{url}/reactions","total_count":0,"+1":0,"-1":0,"laugh":0,"hooray":0,'
+        f'"confused":0,"heart":0,"rocket":0,"eyes":0}},"timeline_url":"{url}/timeline",'
+        f'"performed_via_github_app":null{state_reason}'
+    )
     if it.is_pr:
-        pulls = f"{repo_url}/pulls/{it.number}"
-        data["draft"] = False
-        data["pull_request"] = {
-            "url": pulls,
-            "html_url": f"{HTML}/{repo.full_name}/pull/{it.number}",
-            "diff_url": f"{HTML}/{repo.full_name}/pull/{it.number}.diff",
-            "patch_url": f"{HTML}/{repo.full_name}/pull/{it.number}.patch",
-            "merged_at": ts(it.merged_at),
-        }
-    else:
-        total, completed = world.sub_issue_counts(it)
-        data["sub_issues_summary"] = {
-            "total": total,
-            "completed": completed,
-            "percent_completed": (completed * 100 // total) if total else 0,
-        }
-        open_blockers, open_blocking = world.open_dependency_counts(it)
-        data["issue_dependencies_summary"] = {
-            "blocked_by": open_blockers,
-            "blocking": open_blocking,
-            "total_blocked_by": len(it.blocked_by),
-            "total_blocking": len(it.blocking),
-        }
-        if it.parent is not None:
-            parent = world.issues_by_id[it.parent]
-            data["parent_issue_url"] = f"{api}/repos/{parent.repo.full_name}/issues/{parent.number}"
-    return data
+        pr_html = f"{HTML}/{full}/pull/{it.number}"
+        text += (
+            f',"draft":false,"pull_request":{{"url":"{repo_url}/pulls/{it.number}","html_url":"{pr_html}",'
+            f'"diff_url":"{pr_html}.diff","patch_url":"{pr_html}.patch","merged_at":{_t(it.merged_at)}}}}}'
+        )
+        return text.encode()
+    total, completed = world.sub_issue_counts(it)
+    open_blockers, open_blocking = world.open_dependency_counts(it)
+    percent = (completed * 100 // total) if total else 0
+    text += (
+        f',"sub_issues_summary":{{"total":{total},"completed":{completed},"percent_completed":{percent}}},'
+        f'"issue_dependencies_summary":{{"blocked_by":{open_blockers},"blocking":{open_blocking},'
+        f'"total_blocked_by":{len(it.blocked_by)},"total_blocking":{len(it.blocking)}}}'
+    )
+    if it.parent is not None:
+        parent = world.issues_by_id[it.parent]
+        text += f',"parent_issue_url":"{api}/repos/{parent.repo.full_name}/issues/{parent.number}"'
+    return (text + "}").encode()
 
 
 def repository(world: GitHubWorld, repo: Repo) -> dict[str, Any]:
@@ -200,7 +191,7 @@ def repository(world: GitHubWorld, repo: Repo) -> dict[str, Any]:
         "name": repo.name,
         "full_name": repo.full_name,
         "private": True,
-        "owner": world.org_owner_fragment(repo.owner),
+        "owner": world.org_owner_json(repo.owner),
         "html_url": html,
         "description": repo.description,
         "fork": False,
@@ -357,5 +348,6 @@ def delivery(d: Any, repository_id: int | None) -> dict[str, Any]:
     }
 
 
-def fragment(data: Any) -> orjson.Fragment:
-    return orjson.Fragment(orjson.dumps(data))
+def fragment(data: Any) -> str:
+    """Pre-encoded JSON text of a shared sub-object (a user, label, milestone, type)."""
+    return orjson.dumps(data).decode()

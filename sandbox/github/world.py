@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import gc
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -234,11 +235,11 @@ class GitHubWorld:
         self.users: dict[str, int] = {}
         self.types: dict[str, IssueType] = {}
         self.json_cache: dict[int, bytes] = {}
-        self._user_frags: dict[str, orjson.Fragment] = {}
-        self._label_frags: dict[tuple[int, str], orjson.Fragment] = {}
-        self._milestone_frags: dict[tuple[int, int], orjson.Fragment] = {}
-        self._type_frags: dict[str, orjson.Fragment] = {}
-        self._org_frags: dict[str, orjson.Fragment] = {}
+        self._user_frags: dict[str, str] = {}
+        self._label_frags: dict[tuple[int, str], str] = {}
+        self._milestone_frags: dict[tuple[int, int], str] = {}
+        self._type_frags: dict[str, str] = {}
+        self._org_frags: dict[str, str] = {}
         self._next_id = 1_500_000_001
         self._next_small_id = 9_001
         self.project_title = demo.PROGRAM.name
@@ -248,8 +249,15 @@ class GitHubWorld:
         self.project_items: list[int] = []  # issue ids in project order
         self.hook_scopes: dict[int, str] = {}
         self.actor = "tpm-acme"
-        seed.build(self, self.config)
-        self.finish_indexes()
+        # Seeding allocates millions of objects that all live on: collecting meanwhile is wasted work.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            seed.build(self, self.config)
+            self.finish_indexes()
+        finally:
+            if collecting:
+                gc.enable()
 
     def routes(self) -> list[BaseRoute]:
         from sandbox.github.routes import build_routes
@@ -279,27 +287,23 @@ class GitHubWorld:
     def user_json(self, login: str) -> dict[str, Any]:
         return payloads.user(self.api, login, self.user_id(login))
 
-    def user_fragment(self, login: str) -> orjson.Fragment:
+    def user_fragment(self, login: str) -> str:
         frag = self._user_frags.get(login)
         if frag is None:
             frag = self._user_frags[login] = payloads.fragment(self.user_json(login))
         return frag
 
-    def org_owner_fragment(self, org: str) -> orjson.Fragment:
-        frag = self._org_frags.get(org)
-        if frag is None:
-            frag = payloads.fragment(payloads.user(self.api, org, self.org_id(org), "Organization"))
-            self._org_frags[org] = frag
-        return frag
+    def org_owner_json(self, org: str) -> dict[str, Any]:
+        return payloads.user(self.api, org, self.org_id(org), "Organization")
 
-    def label_fragment(self, repo: Repo, name: str) -> orjson.Fragment:
+    def label_fragment(self, repo: Repo, name: str) -> str:
         frag = self._label_frags.get((repo.id, name))
         if frag is None:
             lab = repo.labels.get(name) or self.ensure_label(repo, name)
             frag = self._label_frags[(repo.id, name)] = payloads.fragment(payloads.label(self.api, repo, lab))
         return frag
 
-    def milestone_fragment(self, repo: Repo, number: int) -> orjson.Fragment:
+    def milestone_fragment(self, repo: Repo, number: int) -> str:
         frag = self._milestone_frags.get((repo.id, number))
         if frag is None:
             ms = repo.milestones[number]
@@ -307,7 +311,7 @@ class GitHubWorld:
             self._milestone_frags[(repo.id, number)] = frag
         return frag
 
-    def type_fragment(self, name: str) -> orjson.Fragment:
+    def type_fragment(self, name: str) -> str:
         frag = self._type_frags.get(name)
         if frag is None:
             frag = self._type_frags[name] = payloads.fragment(payloads.issue_type(self.types[name]))
@@ -343,7 +347,7 @@ class GitHubWorld:
     def issue_bytes(self, it: Issue) -> bytes:
         raw = self.json_cache.get(it.id)
         if raw is None:
-            raw = dumps(payloads.issue(self, it))
+            raw = payloads.issue_json(self, it)
             if len(self.json_cache) >= JSON_CACHE_LIMIT:
                 self.json_cache.clear()
             self.json_cache[it.id] = raw

@@ -1,0 +1,224 @@
+"""How fast the sandbox serves issue-list pages of 100 (the bar: >= 200 pages/s on one core).
+
+The sandbox runs in its own process (one core, as `crosstrack sandbox` does); this process is the
+client, reading raw bytes over one keep-alive connection so that it is not the bottleneck (it
+does not parse the JSON). Each tracker is scanned twice: a cold pass (JSON built on demand) and a
+warm pass (cached JSON), and the figures of both are reported.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGE = 100
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start(items: int) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sandbox.server",
+            "--port",
+            str(port),
+            "--items",
+            str(items),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"sandbox exited: {proc.stderr.read().decode()[-500:] if proc.stderr else ''}")
+        try:
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("sandbox did not start within 300 s")
+
+
+def _percentiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+
+    def pick(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 2)
+
+    return {"p50_ms": pick(0.50), "p95_ms": pick(0.95), "p99_ms": pick(0.99)}
+
+
+class _Client:
+    """A bare keep-alive HTTP/1.1 client (stdlib http.client): reads bytes, parses nothing.
+
+    httpx spends more time per 400 KB page than the sandbox does, which would measure the client.
+    """
+
+    def __init__(self, base: str) -> None:
+        parts = urlsplit(base)
+        self.conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=60)
+
+    def get(self, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        self.conn.request("GET", path, headers=headers)
+        response = self.conn.getresponse()
+        body = response.read()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, body
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+_NEXT = re.compile(r'<([^>]+)>; rel="next"')
+_TOKEN = re.compile(rb'"nextPageToken":"([^"]+)"')
+
+
+def _scan_github(client: _Client, repo: str, max_pages: int) -> tuple[list[float], int]:
+    latencies: list[float] = []
+    total_bytes = 0
+    path: str | None = (
+        f"/github/api/v3/repos/{repo}/issues?state=all&sort=updated&direction=asc&per_page={PAGE}"
+    )
+    headers = {"Authorization": "token sandbox-token", "Accept": "application/vnd.github+json"}
+    while path and len(latencies) < max_pages:
+        started = time.perf_counter()
+        status, response_headers, body = client.get(path, headers)
+        latencies.append(time.perf_counter() - started)
+        if status != 200:
+            raise RuntimeError(f"GET {path} -> {status}")
+        total_bytes += len(body)
+        match = _NEXT.search(response_headers.get("link", ""))
+        path = None
+        if match:
+            parts = urlsplit(match.group(1))
+            path = f"{parts.path}?{parts.query}"
+    return latencies, total_bytes
+
+
+def _scan_jira(client: _Client, project: str, max_pages: int) -> tuple[list[float], int]:
+    latencies: list[float] = []
+    total_bytes = 0
+    token: str | None = None
+    auth = base64.b64encode(b"tpm@example.com:sandbox-token").decode()
+    headers = {"Authorization": f"Basic {auth}", "Accept": "application/json"}
+    while len(latencies) < max_pages:
+        params: dict[str, Any] = {
+            "jql": f"project = {project} ORDER BY updated ASC",
+            "maxResults": PAGE,
+            "fields": "*all",
+        }
+        if token:
+            params["nextPageToken"] = token
+        path = "/jira/rest/api/3/search/jql?" + urlencode(params)
+        started = time.perf_counter()
+        status, _, body = client.get(path, headers)
+        latencies.append(time.perf_counter() - started)
+        if status != 200:
+            raise RuntimeError(f"GET {path} -> {status}: {body[:200]!r}")
+        total_bytes += len(body)
+        # The token sits near the end of the page; a search is enough to go on (no JSON parse).
+        match = _TOKEN.search(body, max(0, len(body) - 4096)) or _TOKEN.search(body)
+        token = match.group(1).decode() if match else None
+        if not token:
+            break
+    return latencies, total_bytes
+
+
+def _measure(name: str, scan: Any, client: _Client, scope: str, pages: int) -> dict[str, Any]:
+    figures: dict[str, Any] = {}
+    for label in ("cold", "warm"):
+        started = time.perf_counter()
+        latencies, nbytes = scan(client, scope, pages)
+        elapsed = time.perf_counter() - started
+        rate = len(latencies) / elapsed if elapsed else 0.0
+        figures[label] = {
+            "pages": len(latencies),
+            "pages_per_s": round(rate, 1),
+            "items_per_s": round(rate * PAGE),
+            "mb_per_s": round(nbytes / elapsed / 1e6, 1) if elapsed else 0.0,
+            **_percentiles(latencies),
+        }
+        print(
+            f"   {name:6s} {label}: {len(latencies)} pages of {PAGE} in {elapsed:.2f} s = {rate:.0f} pages/s "
+            f"(p50 {figures[label]['p50_ms']} ms, p95 {figures[label]['p95_ms']} ms, p99 {figures[label]['p99_ms']} ms)",
+            flush=True,
+        )
+    return figures
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    items = 20_000 if quick else 200_000
+    pages = 100 if quick else 500
+    started = time.perf_counter()
+    proc, base = _start(items)
+    startup = time.perf_counter() - started
+    print(f"   sandbox with {items:,} items started in {startup:.1f} s", flush=True)
+    figures: dict[str, Any] = {"items": items, "page_size": PAGE, "startup_s": round(startup, 1)}
+    try:
+        health = httpx.get(base + "/healthz").json()
+        client = _Client(base)
+        try:
+            figures["github"] = _measure("github", _scan_github, client, "acme/web", pages)
+            if "jira" in health.get("worlds", []):
+                figures["jira"] = _measure("jira", _scan_jira, client, "PAY", pages)
+            else:
+                figures["jira"] = {"skipped": health.get("unavailable", {}).get("jira", "not mounted")}
+                print(f"   jira skipped: {figures['jira']['skipped']}")
+        finally:
+            client.close()
+        rss_kb = _rss_kb(proc.pid)
+        if rss_kb:
+            figures["sandbox_rss_mb"] = round(rss_kb / 1024)
+            print(f"   sandbox RSS {figures['sandbox_rss_mb']} MB")
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+    bar = 200.0
+    figures["bar_pages_per_s"] = bar
+    figures["meets_bar"] = all(
+        figures[t]["warm"]["pages_per_s"] >= bar for t in ("github", "jira") if "warm" in figures.get(t, {})
+    )
+    return figures
+
+
+def _rss_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    run(quick="--quick" in sys.argv)
