@@ -1,0 +1,626 @@
+"""JSON shapes of the Jira REST API and webhooks, built from the world's records.
+
+Shapes follow the Jira Cloud platform REST v3 description (v2 differs only in rich text: plain strings
+instead of Atlassian Document Format), https://developer.atlassian.com/cloud/jira/platform/rest/v3/,
+and Data Center 9 (https://docs.atlassian.com/software/jira/docs/api/REST/9.12.0/) where the
+flavours differ: DC has no `parent` on epic children (the Epic Link custom field instead), writes
+sprints as legacy strings and identifies users by `name`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from sandbox.jira.model import (
+    CATEGORIES,
+    CUSTOM_EPIC_LINK,
+    CUSTOM_SPRINT,
+    CUSTOM_START_DATE,
+    CUSTOM_STORY_POINTS,
+    ISSUE_TYPES,
+    LINK_TYPES,
+    PRIORITIES,
+    RESOLUTIONS,
+    STATUSES,
+    Comment,
+    History,
+    Issue,
+    IssueType,
+    LinkType,
+    Project,
+    RemoteLink,
+    Sprint,
+    Status,
+    User,
+    Version,
+)
+
+if TYPE_CHECKING:
+    from sandbox.jira.world import JiraWorld
+
+__all__ = [
+    "FieldSelection",
+    "adf",
+    "jira_time",
+    "parse_field_selection",
+]
+
+ALL_FIELD_IDS = (
+    "summary",
+    "description",
+    "issuetype",
+    "project",
+    "status",
+    "resolution",
+    "resolutiondate",
+    "priority",
+    "assignee",
+    "reporter",
+    "creator",
+    "labels",
+    "fixVersions",
+    "versions",
+    "components",
+    "parent",
+    "issuelinks",
+    "subtasks",
+    "duedate",
+    "created",
+    "updated",
+    "statuscategorychangedate",
+    "comment",
+    CUSTOM_EPIC_LINK,
+    CUSTOM_START_DATE,
+    CUSTOM_STORY_POINTS,
+    CUSTOM_SPRINT,
+)
+NOT_NAVIGABLE = frozenset({"comment"})
+
+
+@lru_cache(maxsize=16)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def jira_time(ms: int | None, zone: str) -> str | None:
+    """Jira's timestamp format, `2026-11-20T14:03:11.123-0500`, in the account's time zone."""
+    if ms is None:
+        return None
+    moment = datetime.fromtimestamp(ms / 1000, _zone(zone))
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}" + moment.strftime("%z")
+
+
+def utc_iso(ms: int | None) -> str | None:
+    """Agile API and sprint timestamps: ISO UTC with milliseconds and `Z`."""
+    if ms is None:
+        return None
+    moment = datetime.fromtimestamp(ms / 1000, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def adf(text: str | None) -> dict[str, Any] | None:
+    """Plain text as an Atlassian Document Format document (the v3 rendering of rich text)."""
+    if text is None:
+        return None
+    paragraphs = list(text.split("\n\n")) if text else []
+    return {
+        "type": "doc",
+        "version": 1,
+        "content": [
+            {"type": "paragraph", "content": [{"type": "text", "text": p}] if p else []} for p in paragraphs
+        ],
+    }
+
+
+def adf_to_text(value: Any) -> str:
+    """The text of an ADF document (or a plain string) sent by a client."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        if value.get("type") == "text":
+            return str(value.get("text", ""))
+        parts = [adf_to_text(child) for child in value.get("content", [])]
+        joiner = "\n\n" if value.get("type") == "doc" else ""
+        return joiner.join(parts)
+    return str(value)
+
+
+class FieldSelection:
+    """Which fields an issue body carries (`fields` query parameter semantics).
+
+    `*all`, `*navigable`, explicit ids, `-id` exclusions; repeated parameters and comma lists both
+    work (https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-search/#api-rest-api-3-search-jql-get).
+    """
+
+    __slots__ = ("cache_key", "id_only", "ids")
+
+    def __init__(self, ids: tuple[str, ...], id_only: bool) -> None:
+        self.ids = ids
+        self.id_only = id_only
+        self.cache_key = ("id",) if id_only else ids
+
+
+def parse_field_selection(values: list[str], default: str) -> FieldSelection:
+    names = [n.strip() for v in values for n in v.split(",") if n.strip()]
+    if not names:
+        names = [default]
+    include: list[str] = []
+    exclude: set[str] = set()
+    base: tuple[str, ...] = ()
+    for name in names:
+        if name.startswith("-"):
+            exclude.add(name[1:])
+        elif name == "*all":
+            base = ALL_FIELD_IDS
+        elif name == "*navigable":
+            base = tuple(f for f in ALL_FIELD_IDS if f not in NOT_NAVIGABLE)
+        elif name == "*none":
+            continue
+        else:
+            include.append(name)
+    if not base and exclude and not include:
+        base = tuple(f for f in ALL_FIELD_IDS if f not in NOT_NAVIGABLE)
+    chosen = [f for f in base if f not in exclude]
+    for name in include:
+        if name not in chosen and name in ALL_FIELD_IDS and name not in exclude:
+            chosen.append(name)
+    id_only = not chosen and all(n in ("id", "key", "*none") for n in include)
+    return FieldSelection(tuple(chosen), id_only)
+
+
+class Renderer:
+    """Builds payloads for one world; static sub-objects are built once and shared."""
+
+    def __init__(self, world: JiraWorld) -> None:
+        self.world = world
+        # Sub-objects that many issues share (users, statuses, types, versions, sprints), built
+        # once: rendering a page of 100 issues must take a few milliseconds.
+        self._memo: dict[tuple[Any, ...], Any] = {}
+
+    def clear(self) -> None:
+        self._memo.clear()
+
+    def _memoized(self, key: tuple[Any, ...], build: Any) -> Any:
+        value = self._memo.get(key)
+        if value is None:
+            value = build()
+            self._memo[key] = value
+        return value
+
+    @property
+    def base(self) -> str:
+        return self.world.ctx.jira_base
+
+    @property
+    def cloud(self) -> bool:
+        return self.world.cloud
+
+    def api(self, version: int) -> str:
+        return f"{self.base}/rest/api/{version}"
+
+    # --- small objects ---------------------------------------------------------------------------
+
+    def user(self, account_id: str | None, version: int = 2) -> dict[str, Any] | None:
+        if account_id is None:
+            return None
+        user = self.world.users.get(account_id)
+        if user is None:
+            return None
+        result: dict[str, Any] = self._memoized(
+            ("user", account_id, version), lambda: self.user_obj(user, version)
+        )
+        return result
+
+    def user_obj(self, user: User, version: int = 2) -> dict[str, Any]:
+        avatar = f"https://avatar-management.services.atlassian.net/default/{user.account_id}"
+        body: dict[str, Any] = {
+            "self": f"{self.api(version)}/user?accountId={user.account_id}",
+            "accountId": user.account_id,
+            "emailAddress": user.email,
+            "avatarUrls": {size: f"{avatar}/{size[:2]}" for size in ("48x48", "24x24", "16x16", "32x32")},
+            "displayName": user.display_name,
+            "active": user.active,
+            "timeZone": user.time_zone,
+            "accountType": "atlassian",
+        }
+        if not self.cloud:
+            # Data Center names users by username/key; accountId is kept so one model fits both.
+            body["name"] = user.name
+            body["key"] = user.name
+            body["self"] = f"{self.api(version)}/user?username={user.name}"
+        return body
+
+    def status(self, status: Status, version: int = 2) -> dict[str, Any]:
+        cat_id, cat_name, colour = CATEGORIES[status.category]
+        return {
+            "self": f"{self.api(version)}/status/{status.id}",
+            "description": "",
+            "iconUrl": f"{self.base}/images/icons/statuses/generic.png",
+            "name": status.name,
+            "id": status.id,
+            "statusCategory": {
+                "self": f"{self.api(version)}/statuscategory/{cat_id}",
+                "id": cat_id,
+                "key": status.category,
+                "colorName": colour,
+                "name": cat_name,
+            },
+        }
+
+    def issue_type(self, issue_type: IssueType, version: int = 2) -> dict[str, Any]:
+        return {
+            "self": f"{self.api(version)}/issuetype/{issue_type.id}",
+            "id": issue_type.id,
+            "description": issue_type.description,
+            "iconUrl": f"{self.base}/images/icons/issuetypes/{issue_type.name.lower()}.svg",
+            "name": issue_type.name,
+            "subtask": issue_type.subtask,
+            "avatarId": 10300 + int(issue_type.id) % 100,
+            "hierarchyLevel": issue_type.hierarchy_level,
+        }
+
+    def priority(self, name: str, version: int = 2) -> dict[str, Any]:
+        pid = PRIORITIES[name]
+        return {
+            "self": f"{self.api(version)}/priority/{pid}",
+            "iconUrl": f"{self.base}/images/icons/priorities/{name.lower()}.svg",
+            "name": name,
+            "id": pid,
+        }
+
+    def resolution(self, name: str | None, version: int = 2) -> dict[str, Any] | None:
+        if name is None:
+            return None
+        rid = RESOLUTIONS[name]
+        return {
+            "self": f"{self.api(version)}/resolution/{rid}",
+            "id": rid,
+            "description": "Work has been completed on this issue." if name == "Done" else "",
+            "name": name,
+        }
+
+    def project(self, project: Project, version: int = 2, full: bool = False) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "self": f"{self.api(version)}/project/{project.id}",
+            "id": project.id,
+            "key": project.key,
+            "name": project.name,
+            "projectTypeKey": "software",
+            "simplified": False,
+            "avatarUrls": {
+                size: f"{self.base}/rest/api/3/universal_avatar/view/type/project/avatar/10400?size={size}"
+                for size in ("48x48", "24x24", "16x16", "32x32")
+            },
+        }
+        if full:
+            body |= {
+                "description": project.description,
+                "lead": self.user(project.lead, version),
+                "issueTypes": [self.issue_type(t, version) for t in ISSUE_TYPES.values()],
+                "versions": [self.version(v, version) for v in self.world.project_versions(project.key)],
+                "components": [],
+                "assigneeType": "UNASSIGNED",
+                "style": "classic",
+                "isPrivate": False,
+                "properties": {},
+                "archived": False,
+                "expand": "description,lead,issueTypes,url,projectKeys,permissions,insight",
+            }
+        return body
+
+    def version(self, version_rec: Version, version: int = 2) -> dict[str, Any]:
+        project = self.world.projects[version_rec.project]
+        body: dict[str, Any] = {
+            "self": f"{self.api(version)}/version/{version_rec.id}",
+            "id": str(version_rec.id),
+            "description": version_rec.description,
+            "name": version_rec.name,
+            "archived": version_rec.archived,
+            "released": version_rec.released,
+            "projectId": int(project.id),
+        }
+        if version_rec.start_date:
+            body["startDate"] = version_rec.start_date
+        if version_rec.release_date:
+            body["releaseDate"] = version_rec.release_date
+            today = self.world.today()
+            body["overdue"] = not version_rec.released and version_rec.release_date < today
+            body["userReleaseDate"] = _user_date(version_rec.release_date)
+        return body
+
+    def version_ref(self, version_rec: Version, version: int = 2) -> dict[str, Any]:
+        body = self.version(version_rec, version)
+        body.pop("projectId", None)
+        body.pop("userReleaseDate", None)
+        body.pop("overdue", None)
+        return body
+
+    def sprint(self, sprint: Sprint) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "id": sprint.id,
+            "self": f"{self.base}/rest/agile/1.0/sprint/{sprint.id}",
+            "state": sprint.state,
+            "name": sprint.name,
+            "originBoardId": sprint.board_id,
+            "goal": sprint.goal,
+        }
+        if sprint.start_ms is not None:
+            body["startDate"] = utc_iso(sprint.start_ms)
+        if sprint.end_ms is not None:
+            body["endDate"] = utc_iso(sprint.end_ms)
+        if sprint.complete_ms is not None:
+            body["completeDate"] = utc_iso(sprint.complete_ms)
+        return body
+
+    def sprint_field_value(self, sprint: Sprint) -> dict[str, Any] | str:
+        if self.cloud:
+            body: dict[str, Any] = {
+                "id": sprint.id,
+                "name": sprint.name,
+                "state": sprint.state,
+                "boardId": sprint.board_id,
+                "goal": sprint.goal,
+            }
+            if sprint.start_ms is not None:
+                body["startDate"] = utc_iso(sprint.start_ms)
+            if sprint.end_ms is not None:
+                body["endDate"] = utc_iso(sprint.end_ms)
+            if sprint.complete_ms is not None:
+                body["completeDate"] = utc_iso(sprint.complete_ms)
+            return body
+        # Jira Server/DC before 8.x rendered sprints with the GreenHopper toString format.
+        zone = self.world.zone_name
+
+        def dc(ms: int | None) -> str:
+            return jira_time(ms, zone) or "<null>"
+
+        return (
+            f"com.atlassian.greenhopper.service.sprint.Sprint@{sprint.id * 7919:x}"
+            f"[id={sprint.id},rapidViewId={sprint.board_id},state={sprint.state.upper()},name={sprint.name},"
+            f"startDate={dc(sprint.start_ms)},endDate={dc(sprint.end_ms)},completeDate={dc(sprint.complete_ms)},"
+            f"sequence={sprint.sequence},goal={sprint.goal}]"
+        )
+
+    def m_status(self, name: str, version: int) -> dict[str, Any]:
+        result: dict[str, Any] = self._memoized(
+            ("status", name, version), lambda: self.status(STATUSES[name], version)
+        )
+        return result
+
+    def m_priority(self, name: str, version: int) -> dict[str, Any]:
+        result: dict[str, Any] = self._memoized(
+            ("priority", name, version), lambda: self.priority(name, version)
+        )
+        return result
+
+    def m_issue_type(self, name: str, version: int) -> dict[str, Any]:
+        result: dict[str, Any] = self._memoized(
+            ("issuetype", name, version), lambda: self.issue_type(ISSUE_TYPES[name], version)
+        )
+        return result
+
+    def link_type(self, link_type: LinkType, version: int = 2) -> dict[str, Any]:
+        return {
+            "id": link_type.id,
+            "name": link_type.name,
+            "inward": link_type.inward,
+            "outward": link_type.outward,
+            "self": f"{self.api(version)}/issueLinkType/{link_type.id}",
+        }
+
+    def issue_ref(self, issue: Issue, version: int = 2) -> dict[str, Any]:
+        """The short form of an issue inside another one (parent, links, subtasks)."""
+        return {
+            "id": str(issue.id),
+            "key": issue.key,
+            "self": f"{self.api(version)}/issue/{issue.id}",
+            "fields": {
+                "summary": issue.summary,
+                "status": self.m_status(issue.status, version),
+                "priority": self.m_priority(issue.priority, version),
+                "issuetype": self.m_issue_type(issue.type_name, version),
+            },
+        }
+
+    def history(self, history: History, version: int = 2) -> dict[str, Any]:
+        return {
+            "id": str(history.id),
+            "author": self.user(history.author, version),
+            "created": jira_time(history.created_ms, self.world.zone_name),
+            "items": history.items,
+        }
+
+    def comment(self, issue: Issue, comment: Comment, version: int = 2) -> dict[str, Any]:
+        zone = self.world.zone_name
+        author = self.user(comment.author, version)
+        return {
+            "self": f"{self.api(version)}/issue/{issue.id}/comment/{comment.id}",
+            "id": str(comment.id),
+            "author": author,
+            "body": adf(comment.body) if version == 3 else comment.body,
+            "updateAuthor": author,
+            "created": jira_time(comment.created_ms, zone),
+            "updated": jira_time(comment.updated_ms, zone),
+            "jsdPublic": True,
+        }
+
+    def remote_link(self, issue: Issue, link: RemoteLink, version: int = 2) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "id": link.id,
+            "self": f"{self.api(version)}/issue/{issue.key}/remotelink/{link.id}",
+            "object": {
+                "url": link.url,
+                "title": link.title,
+                "icon": {"url16x16": "https://github.com/favicon.ico", "title": "GitHub"},
+            },
+        }
+        if link.global_id is not None:
+            body["globalId"] = link.global_id
+        if link.application is not None:
+            body["application"] = link.application
+        if link.relationship is not None:
+            body["relationship"] = link.relationship
+        if link.summary is not None:
+            body["object"]["summary"] = link.summary
+        if link.status_resolved is not None:
+            body["object"]["status"] = {"resolved": link.status_resolved}
+        return body
+
+    # --- issues ----------------------------------------------------------------------------------
+
+    def fields(self, issue: Issue, version: int) -> dict[str, Any]:
+        """Every field of `issue` (the `*all` rendering), keyed by field id."""
+        world = self.world
+        zone = world.zone_name
+        itype = ISSUE_TYPES[issue.type_name]
+        reporter = self.user(issue.reporter, version)
+        links = []
+        for link_id in issue.link_ids:
+            link = world.links[link_id]
+            type_name = link.type_name
+            entry: dict[str, Any] = {
+                "id": str(link.id),
+                "self": f"{self.api(version)}/issueLink/{link.id}",
+                "type": self._memoized(
+                    ("linktype", link.type_name, version),
+                    lambda type_name=type_name: self.link_type(LINK_TYPES[type_name], version),
+                ),
+            }
+            # On the source the link shows the destination as `outwardIssue` ("A blocks B"),
+            # on the destination the source as `inwardIssue` ("B is blocked by A").
+            if link.source is issue:
+                entry["outwardIssue"] = self.issue_ref(link.destination, version)
+            else:
+                entry["inwardIssue"] = self.issue_ref(link.source, version)
+            links.append(entry)
+        epic_child = issue.parent is not None and not itype.subtask
+        fields: dict[str, Any] = {
+            "summary": issue.summary,
+            "description": (adf(issue.description) if issue.description else None)
+            if version == 3
+            else (issue.description or None),
+            "issuetype": self.m_issue_type(issue.type_name, version),
+            "project": self._memoized(
+                ("project", issue.project, version),
+                lambda: self.project(world.projects[issue.project], version),
+            ),
+            "status": self.m_status(issue.status, version),
+            "resolution": self._memoized(
+                ("resolution", issue.resolution, version), lambda: self.resolution(issue.resolution, version)
+            )
+            if issue.resolution
+            else None,
+            "resolutiondate": jira_time(issue.resolved_ms, zone),
+            "priority": self.m_priority(issue.priority, version),
+            "assignee": self.user(issue.assignee, version),
+            "reporter": reporter,
+            "creator": reporter,
+            "labels": list(issue.labels),
+            "fixVersions": [
+                self._memoized(("vref", v, version), lambda v=v: self.version_ref(world.versions[v], version))
+                for v in issue.fix_versions
+            ],
+            "versions": [],
+            "components": [],
+            "issuelinks": links,
+            "subtasks": [self.issue_ref(c, version) for c in issue.children if c.issue_type.subtask],
+            "duedate": issue.due_date,
+            "created": jira_time(issue.created_ms, zone),
+            "updated": jira_time(issue.updated_ms, zone),
+            "statuscategorychangedate": jira_time(world.status_changed_ms(issue), zone),
+            "comment": {
+                "comments": [self.comment(issue, c, version) for c in issue.comments],
+                "self": f"{self.api(version)}/issue/{issue.id}/comment",
+                "maxResults": len(issue.comments),
+                "total": len(issue.comments),
+                "startAt": 0,
+            },
+            CUSTOM_STORY_POINTS: issue.story_points,
+            CUSTOM_SPRINT: [
+                self._memoized(("sprint", s), lambda s=s: self.sprint_field_value(world.sprints[s]))
+                for s in issue.sprint_ids
+            ]
+            or None,
+        }
+        if (self.cloud or not epic_child) and issue.parent is not None:
+            fields["parent"] = self.issue_ref(issue.parent, version)
+        if self.cloud:
+            fields[CUSTOM_START_DATE] = issue.start_date
+        else:
+            fields[CUSTOM_EPIC_LINK] = issue.parent.key if epic_child and issue.parent is not None else None
+        return fields
+
+    def issue(
+        self,
+        issue: Issue,
+        version: int,
+        selection: FieldSelection,
+        changelog_cap: int | None = None,
+    ) -> dict[str, Any]:
+        if selection.id_only:
+            return {"id": str(issue.id)}
+        full = self.fields(issue, version)
+        fields = {name: full[name] for name in selection.ids if name in full}
+        body: dict[str, Any] = {
+            "expand": "renderedFields,names,schema,operations,editmeta,changelog,versionedRepresentations",
+            "id": str(issue.id),
+            "self": f"{self.api(version)}/issue/{issue.id}",
+            "key": issue.key,
+            "fields": fields,
+        }
+        if changelog_cap is not None:
+            body["changelog"] = self.changelog_expand(issue, version, changelog_cap)
+        return body
+
+    def changelog_expand(self, issue: Issue, version: int, cap: int) -> dict[str, Any]:
+        """`expand=changelog`: at most `cap` histories, the most recent ones, oldest first; `total`
+        tells a client the history was truncated (page /changelog for the rest)."""
+        histories = issue.histories
+        total = len(histories)
+        shown = histories[-cap:] if total > cap else histories
+        return {
+            "startAt": total - len(shown),
+            "maxResults": len(shown),
+            "total": total,
+            "histories": [self.history(h, version) for h in shown],
+        }
+
+    def issue_webhook(self, issue: Issue) -> dict[str, Any]:
+        """The issue as webhooks carry it: v2 rendering, all fields."""
+        full = self.fields(issue, 2)
+        full.pop("comment", None)
+        return {
+            "id": str(issue.id),
+            "self": f"{self.api(2)}/issue/{issue.id}",
+            "key": issue.key,
+            "fields": full,
+        }
+
+    def issue_link_webhook(
+        self, link_id: int, type_name: str, source_id: int, destination_id: int
+    ) -> dict[str, Any]:
+        link_type = LINK_TYPES[type_name]
+        return {
+            "id": link_id,
+            "sourceIssueId": source_id,
+            "destinationIssueId": destination_id,
+            "issueLinkType": {
+                "id": int(link_type.id),
+                "name": link_type.name,
+                "outwardName": link_type.outward,
+                "inwardName": link_type.inward,
+                "isSubTaskLinkType": False,
+                "isSystemLinkType": False,
+            },
+            "systemLink": False,
+        }
+
+
+def _user_date(iso_date: str) -> str:
+    moment = datetime.strptime(iso_date, "%Y-%m-%d")
+    return moment.strftime("%d/%b/%y").lstrip("0")
