@@ -200,7 +200,9 @@ class JiraConnector:
         self.base_url = self._client.base_url
         self._api = "3" if self.cloud else "2"
         self._discovery: _Discovery | None = None
-        self._ctx = MappingContext(base_url=self.base_url, keep_raw=bool(opts.get("keep_raw", True)))
+        self._ctx = MappingContext(
+            base_url=self.base_url, keep_raw=bool(opts.get("keep_raw", True)), github_hosts=self.github_hosts
+        )
 
     def __repr__(self) -> str:
         return f"JiraConnector(source={self.settings.name!r}, flavour={self.settings.flavour!r})"
@@ -488,13 +490,23 @@ class JiraConnector:
         return out
 
     def _paged_changelog(self, id_or_key: str) -> list[dict[str, Any]]:
-        """``GET /issue/{id}/changelog`` page by page (startAt/maxResults/isLast)."""
+        """``GET /issue/{id}/changelog`` page by page (startAt/maxResults/isLast).
+
+        Data Center versions without that resource answer 404: there ``GET /issue/{id}?expand=changelog``
+        returns the whole history in one answer.
+        """
         histories: list[dict[str, Any]] = []
         start = 0
         while True:
-            data = self._client.get(
-                f"issue/{id_or_key}/changelog", {"startAt": start, "maxResults": 1000}, api=self._api
-            )
+            try:
+                data = self._client.get(
+                    f"issue/{id_or_key}/changelog", {"startAt": start, "maxResults": 1000}, api=self._api
+                )
+            except NotFound:
+                if self.cloud or start:
+                    raise
+                whole = self._client.get(f"issue/{id_or_key}", {"fields": "created", "expand": "changelog"})
+                return list(((whole or {}).get("changelog") or {}).get("histories") or [])
             if not isinstance(data, Mapping):
                 raise InvalidResponse(f"changelog of {id_or_key} is not an object", source=self.settings.name)
             values = data.get("values") or data.get("histories") or []

@@ -90,8 +90,10 @@ def changed_since_jql(
         clauses.append(f"({extra.strip()})")
     if since is not None:
         clauses.append(f'updated >= "{since}"')
-    where = " AND ".join(clauses)
-    return f"{where} ORDER BY {order}" if where else f"ORDER BY {order}"
+    if not clauses:
+        # Cloud's search/jql refuses unbounded queries; this bound selects every issue.
+        clauses.append('created >= "1970/01/01 00:00"')
+    return f"{' AND '.join(clauses)} ORDER BY {order}"
 
 
 def ids_jql(ids: Iterable[str]) -> str:

@@ -47,9 +47,11 @@ __all__ = [
     "map_release",
     "map_remote_links",
     "map_sprint",
+    "map_text_references",
     "parse_jira_date",
     "parse_jira_datetime",
     "pick_sprint",
+    "plain_text",
     "remote_link_changed",
     "resolution_of",
     "status_categories_from",
@@ -73,6 +75,7 @@ BASE_FIELDS: tuple[str, ...] = (
     "fixVersions",
     "duedate",
     "issuelinks",
+    "description",
 )
 
 # -- custom field discovery ---------------------------------------------------------------------
@@ -499,6 +502,69 @@ def map_remote_links(
     return tuple(out)
 
 
+# Cross-tracker dependencies written in a description: "Blocked by acme/web#5",
+# "blocks https://github.com/acme/mobile/issues/7", "depends on acme/api-gateway#3". Jira-to-Jira
+# dependencies are issue links, so only GitHub targets are read here.
+_TEXT_REFERENCE = re.compile(
+    r"\b(blocked by|is blocked by|blocks|depends on)\s+"
+    r"(?:https?://([\w.-]+)/([\w.-]+/[\w.-]+)/issues/(\d+)|([\w.-]+/[\w.-]+)#(\d+))",
+    re.IGNORECASE,
+)
+
+
+def plain_text(value: Any) -> str:
+    """A rich-text field as plain text: v2 strings as they are, v3 Atlassian Document Format walked."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping):
+        if value.get("type") == "text":
+            return str(value.get("text") or "")
+        if value.get("type") == "inlineCard":
+            return str((value.get("attrs") or {}).get("url") or "")
+        parts = [plain_text(child) for child in value.get("content") or ()]
+        return ("\n" if value.get("type") == "doc" else "").join(parts) + (
+            "\n" if value.get("type") == "paragraph" else ""
+        )
+    if isinstance(value, list):
+        return "".join(plain_text(v) for v in value)
+    return ""
+
+
+def map_text_references(
+    this: ItemRef, text: str, github_hosts: Iterable[str] = ("github.com",)
+) -> tuple[LinkRecord, ...]:
+    """Dependencies on GitHub issues written in ``text``, normalized (for blocks: source blocks target)."""
+    if not text:
+        return ()
+    hosts = tuple(h.lower() for h in github_hosts)
+    out: list[LinkRecord] = []
+    seen: set[tuple[str, str]] = set()
+    for match in _TEXT_REFERENCE.finditer(text):
+        phrase, host, url_repo, url_number, repo, number = match.groups()
+        if url_repo is not None:
+            if host.lower() not in hosts:
+                continue
+            repo, number = url_repo, url_number
+        ref = ItemRef(TrackerKind.GITHUB, f"{repo}#{number}")
+        blocks = phrase.lower() == "blocks"
+        source, target = (this, ref) if blocks else (ref, this)
+        if (source.key, target.key) in seen:
+            continue
+        seen.add((source.key, target.key))
+        out.append(
+            LinkRecord(
+                source=source,
+                target=target,
+                type=LinkType.BLOCKS,
+                origin=LinkOrigin.TEXT_REFERENCE,
+                original_label=match.group(0),
+            )
+        )
+    return tuple(out)
+
+
 # -- changelog ------------------------------------------------------------------------------------
 
 
@@ -606,6 +672,7 @@ class MappingContext:
     fields: FieldMap = field(default_factory=FieldMap)
     categories: dict[str, StatusCategory] = field(default_factory=dict)
     keep_raw: bool = True
+    github_hosts: tuple[str, ...] = ("github.com",)
 
 
 def map_issue(
@@ -663,6 +730,9 @@ def map_issue(
     if "issuelinks" in f:
         links = map_issue_links(this, f.get("issuelinks"))
         complete = frozenset({LinkOrigin.JIRA_ISSUELINK})
+    if "description" in f:
+        links += map_text_references(this, plain_text(f.get("description")), ctx.github_hosts)
+        complete |= {LinkOrigin.TEXT_REFERENCE}
 
     history: tuple[StatusChangeRecord, ...] | None = None
     if histories is not None:

@@ -95,5 +95,5 @@ def test_changed_since_jql() -> None:
         == 'project in (PAY, PLAT) AND (labels = checkout-v2) AND updated >= "2026/11/20 23:57" '
         "ORDER BY created ASC, id ASC"
     )
-    assert changed_since_jql([], None, None) == "ORDER BY created ASC, id ASC"
+    assert changed_since_jql([], None, None) == 'created >= "1970/01/01 00:00" ORDER BY created ASC, id ASC'
     assert ids_jql(["10001", "10002"]) == "id in (10001, 10002) ORDER BY id ASC"

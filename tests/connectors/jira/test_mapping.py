@@ -23,6 +23,7 @@ from connectors.jira.mapping import (
     map_remote_links,
     map_sprint,
     pick_sprint,
+    plain_text,
     remote_link_changed,
     resolution_of,
 )
@@ -431,3 +432,41 @@ def test_missing_required_parts_are_invalid_responses(path: str) -> None:
 def test_unreadable_timestamp_is_an_invalid_response() -> None:
     with pytest.raises(InvalidResponse, match="unreadable timestamp"):
         map_issue(p.cloud_issue(fields__updated="yesterday"), ctx())
+
+
+def test_text_references_to_github_in_descriptions() -> None:
+    adf = {
+        "type": "doc",
+        "version": 1,
+        "content": [
+            {"type": "paragraph", "content": [{"type": "text", "text": "Card form for checkout."}]},
+            {"type": "paragraph", "content": [{"type": "text", "text": "Blocked by acme/web#5."}]},
+            {
+                "type": "paragraph",
+                "content": [
+                    {
+                        "type": "text",
+                        "text": "Blocks https://github.com/acme/mobile/issues/7 and see acme/web#8.",
+                    }
+                ],
+            },
+            {
+                "type": "paragraph",
+                "content": [{"type": "text", "text": "blocks https://gitlab.com/acme/x/issues/1"}],
+            },
+        ],
+    }
+    for description in (adf, plain_text(adf)):
+        record = map_issue(p.cloud_issue(fields__description=description), ctx())
+        o = LinkOrigin.TEXT_REFERENCE
+        assert [(lk.source, lk.target, lk.type, lk.origin) for lk in record.links] == [
+            (ItemRef(G, "acme/web#5"), PAY12, LinkType.BLOCKS, o),
+            (PAY12, ItemRef(G, "acme/mobile#7"), LinkType.BLOCKS, o),
+        ]
+        assert record.links_complete == {LinkOrigin.JIRA_ISSUELINK, LinkOrigin.TEXT_REFERENCE}
+
+
+def test_without_a_description_text_references_are_not_claimed_complete() -> None:
+    issue = p.cloud_issue()
+    issue["fields"].pop("description", None)
+    assert LinkOrigin.TEXT_REFERENCE not in map_issue(issue, ctx()).links_complete
