@@ -292,6 +292,7 @@ def create_app(config: SandboxConfig | None = None) -> Starlette:
         return json_response(merge_truth(ctx, worlds))
 
     async def reset(request: Request) -> Response:
+        ctx.clock.reset()
         for world in worlds.values():
             world.reset()
         _freeze_heap()

@@ -94,6 +94,9 @@ class Clock:
     def advance(self, seconds: float) -> None:
         self._offset += timedelta(seconds=seconds)
 
+    def reset(self) -> None:
+        self._offset = timedelta(0)
+
     def monotonic(self) -> float:
         return time.monotonic() + self._offset.total_seconds()
 
