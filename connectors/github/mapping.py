@@ -78,7 +78,9 @@ class ProjectConfig:
     estimate_field: str | None = "Estimate"
 
     @classmethod
-    def from_option(cls, raw: Mapping[str, Any]) -> ProjectConfig:
+    def from_option(cls, raw: Any) -> ProjectConfig:
+        if not isinstance(raw, Mapping) and hasattr(raw, "model_dump"):
+            raw = raw.model_dump()  # a validated config model rather than plain JSON
         return cls(
             number=int(raw["number"]),
             status_field=str(raw.get("status_field", "Status")),

@@ -260,20 +260,20 @@ def test_an_interrupted_full_scan_resumes_where_it_stopped(scale: SandboxHandle)
 
 def test_reconcile_finds_transferred_and_deleted_issues(demo: SandboxHandle) -> None:
     items, _ = drain(make_connector(demo).list_changed(None))
-    known = [i.ref for i in items.values()]
+    known = [*(i.ref for i in items.values()), ItemRef(GH, "acme/web#9999", "424242")]  # never existed: 404
     moved = demo.mutate(tracker="github", op="transfer", key="acme/web#3", to_repo="acme/mobile")
     demo.mutate(tracker="github", op="delete", key="acme/web#4")
     connector = make_connector(demo)
     start = last_seq(demo)
     result = connector.reconcile(known)
     assert result.moved == {items["acme/web#3"].external_id: moved["key"]}
-    assert result.deleted_ids == frozenset({items["acme/web#4"].external_id})
+    assert result.deleted_ids == frozenset({items["acme/web#4"].external_id, "424242"})
     assert result.present_ids == frozenset(i.external_id for i in items.values()) - {
         items["acme/web#3"].external_id,
         items["acme/web#4"].external_id,
     }
     single = [e for e in entries_since(demo, start) if e["route"] == "/repos/{owner}/{repo}/issues/{number}"]
-    assert sorted(e["status"] for e in single) == [200, 301, 410]  # 301 followed by PyGithub
+    assert sorted(e["status"] for e in single) == [200, 301, 404, 410]  # 301 followed by PyGithub
 
     fetched = connector.fetch_item(ItemRef(GH, "acme/web#3", items["acme/web#3"].external_id))
     assert fetched.key == moved["key"]
