@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import logging
 import os
 import re
 import tomllib
@@ -402,8 +403,20 @@ class SourceConfig(_Model):
         return self._resolve("webhook_secret", self.webhook_secret_env, self.webhook_secret_file, env)
 
     def settings(self, env: Mapping[str, str] | None = None) -> SourceSettings:
-        """Plain settings for :mod:`connectors`, secrets resolved."""
+        """Plain settings for :mod:`connectors`, secrets resolved.
+
+        The token is required (a missing one raises ConfigError). A webhook secret that is named
+        but not set only disables this source's webhooks (they are refused until it is set): a
+        missing secret must not stop syncing.
+        """
         options = self.options_dict()
+        try:
+            webhook_secret = self.resolve_webhook_secret(env)
+        except ConfigError as exc:
+            logging.getLogger("crosstrack.sync.config").warning(
+                "config.webhook_secret_missing", extra={"source": self.name, "problem": str(exc)}
+            )
+            webhook_secret = None
         return SourceSettings(
             name=self.name,
             kind=self.tracker,
@@ -411,7 +424,7 @@ class SourceConfig(_Model):
             flavour=self.flavour,
             token=self.resolve_token(env),
             user=getattr(self, "user", None),
-            webhook_secret=self.resolve_webhook_secret(env),
+            webhook_secret=webhook_secret,
             options=options,
         )
 
@@ -1221,6 +1234,8 @@ _TOML_WHERE = re.compile(r"\s*\(at line (\d+), column (\d+)\)$|\s*\(at end of do
 def _parse_toml(text: str, file: str) -> tuple[Any, dict[Loc, int]]:
     try:
         data = tomllib.loads(text)
+    except RecursionError:
+        raise ConfigError(ConfigProblem("invalid TOML: nested too deeply", file=file)) from None
     except tomllib.TOMLDecodeError as exc:
         message = str(exc)
         m = _TOML_WHERE.search(message)
@@ -1239,11 +1254,35 @@ def _parse_toml(text: str, file: str) -> tuple[Any, dict[Loc, int]]:
     return data, _TomlLines(text).found
 
 
+class _YamlLoader(yaml.SafeLoader):
+    """SafeLoader whose impossible dates (2027-02-30) stay strings, so validation reports them
+    at their key path and line instead of PyYAML raising a bare ValueError."""
+
+    def _timestamp_or_string(self, node: yaml.ScalarNode) -> Any:
+        try:
+            return self.construct_yaml_timestamp(node)
+        except ValueError:
+            return self.construct_scalar(node)
+
+
+_YamlLoader.add_constructor("tag:yaml.org,2002:timestamp", _YamlLoader._timestamp_or_string)
+
+
 def _parse_yaml(text: str, file: str) -> tuple[Any, dict[Loc, int]]:
-    loader = yaml.SafeLoader(text)
+    loader: _YamlLoader | None = None
     try:
+        loader = _YamlLoader(text)  # the reader already refuses control characters
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        code = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "\0")
+        char = f"U+{code:04X}"
+        raise ConfigError(
+            ConfigProblem(f"invalid YAML: character {char} is not allowed", file=file, line=line)
+        ) from None
+    except RecursionError:
+        raise ConfigError(ConfigProblem("invalid YAML: nested too deeply", file=file)) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         what = exc.problem or exc.context or "invalid document"
@@ -1260,11 +1299,13 @@ def _parse_yaml(text: str, file: str) -> tuple[Any, dict[Loc, int]]:
     except yaml.YAMLError as exc:
         raise ConfigError(ConfigProblem(f"invalid YAML: {exc}", file=file)) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     lines: dict[Loc, int] = {}
     duplicates: list[ConfigProblem] = []
     if node is not None:
-        _yaml_lines(node, (), lines, duplicates, file, set())
+        with contextlib.suppress(RecursionError):  # best effort, like the TOML locator
+            _yaml_lines(node, (), lines, duplicates, file, set())
     if duplicates:
         # PyYAML silently keeps the last of two equal keys; a config that says two things is a mistake.
         raise ConfigError(duplicates)
