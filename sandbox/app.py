@@ -21,7 +21,7 @@ import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Mount, Route, Router
+from starlette.routing import BaseRoute, Match, Mount, Route, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sandbox import demo
@@ -64,9 +64,20 @@ def _error_body(tracker: str, status: int, message: str) -> bytes:
 class SandboxMiddleware:
     """Ledger + generic faults + GitHub's x-ratelimit headers, around the whole app."""
 
-    def __init__(self, app: ASGIApp, ctx: SandboxContext) -> None:
+    def __init__(self, app: ASGIApp, ctx: SandboxContext, routes: dict[str, list[BaseRoute]]) -> None:
         self.app = app
         self.ctx = ctx
+        self.routes = routes
+
+    def _template(self, tracker: str, scope: Scope) -> str:
+        """The route template of a request the middleware answered itself (a fault), for the ledger."""
+        relative = path = scope["path"].removeprefix(MOUNTS[tracker])
+        child = {**scope, "path": relative, "root_path": ""}
+        for route in self.routes.get(tracker, []):
+            match, _ = route.matches(child)
+            if match is not Match.NONE and isinstance(route, Route):
+                return route.path
+        return path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -119,9 +130,7 @@ class SandboxMiddleware:
                 await self.app(scope, receive, _truncating(send_wrapper) if truncate else send_wrapper)
         finally:
             route = scope.get("route")
-            template = path.removeprefix(MOUNTS[tracker])
-            if isinstance(route, Route):
-                template = route.path
+            template = route.path if isinstance(route, Route) else self._template(tracker, scope)
             query = scope.get("query_string", b"").decode("latin-1")
             ctx.ledger.record(tracker, scope["method"], template, path, status_seen, query)
 
@@ -293,6 +302,7 @@ def create_app(config: SandboxConfig | None = None) -> Starlette:
 
     async def reset(request: Request) -> Response:
         ctx.clock.reset()
+        ctx.rng.seed(config.rng_seed)
         for world in worlds.values():
             world.reset()
         _freeze_heap()
@@ -393,7 +403,7 @@ def create_app(config: SandboxConfig | None = None) -> Starlette:
             ctx.webhooks.close()
 
     app = Starlette(routes=routes, lifespan=lifespan)
-    app.add_middleware(SandboxMiddleware, ctx=ctx)
+    app.add_middleware(SandboxMiddleware, ctx=ctx, routes=world_routes)
     app.state.ctx = ctx
     app.state.worlds = worlds
     app.state.unavailable = missing
