@@ -9,10 +9,12 @@ sprints as legacy strings and identifies users by `name`.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
+
+import orjson
 
 from sandbox.jira.model import (
     CATEGORIES,
@@ -29,6 +31,7 @@ from sandbox.jira.model import (
     History,
     Issue,
     IssueType,
+    Link,
     LinkType,
     Project,
     RemoteLink,
@@ -86,11 +89,36 @@ def _zone(name: str) -> ZoneInfo:
 
 
 def jira_time(ms: int | None, zone: str) -> str | None:
-    """Jira's timestamp format, `2026-11-20T14:03:11.123-0500`, in the account's time zone."""
+    """Jira's timestamp format, `2026-11-20T14:03:11.123-0500`, in the account's time zone.
+
+    Hot path (several per issue on every search page): the zone offset is looked up once per hour
+    and the date string once per day, the rest is integer arithmetic.
+    """
     if ms is None:
         return None
-    moment = datetime.fromtimestamp(ms / 1000, _zone(zone))
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}" + moment.strftime("%z")
+    hour = ms // 3_600_000
+    offset = _OFFSETS.get((zone, hour))
+    if offset is None:
+        delta = datetime.fromtimestamp(hour * 3600, _zone(zone)).utcoffset()
+        seconds = int(delta.total_seconds()) if delta is not None else 0
+        sign, magnitude = ("+" if seconds >= 0 else "-"), abs(seconds)
+        offset = (seconds * 1000, f"{sign}{magnitude // 3600:02d}{magnitude % 3600 // 60:02d}")
+        _OFFSETS[(zone, hour)] = offset
+    local = ms + offset[0]
+    days, rest = divmod(local, 86_400_000)
+    day = _DAYS.get(days)
+    if day is None:
+        day = date.fromordinal(days + _EPOCH_ORDINAL).isoformat()
+        _DAYS[days] = day
+    hours, rest = divmod(rest, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    secs, millis = divmod(rest, 1000)
+    return f"{day}T{hours:02d}:{minutes:02d}:{secs:02d}.{millis:03d}{offset[1]}"
+
+
+_OFFSETS: dict[tuple[str, int], tuple[int, str]] = {}
+_DAYS: dict[int, str] = {}
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
 def utc_iso(ms: int | None) -> str | None:
@@ -137,12 +165,13 @@ class FieldSelection:
     work (https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-search/#api-rest-api-3-search-jql-get).
     """
 
-    __slots__ = ("cache_key", "id_only", "ids")
+    __slots__ = ("cache_key", "id_only", "ids", "want")
 
     def __init__(self, ids: tuple[str, ...], id_only: bool) -> None:
         self.ids = ids
         self.id_only = id_only
         self.cache_key = ("id",) if id_only else ids
+        self.want: frozenset[str] | None = None if set(ids) >= set(ALL_FIELD_IDS) else frozenset(ids)
 
 
 def parse_field_selection(values: list[str], default: str) -> FieldSelection:
@@ -181,14 +210,17 @@ class Renderer:
         # Sub-objects that many issues share (users, statuses, types, versions, sprints), built
         # once: rendering a page of 100 issues must take a few milliseconds.
         self._memo: dict[tuple[Any, ...], Any] = {}
+        self._api: dict[int, str] = {}
 
     def clear(self) -> None:
         self._memo.clear()
+        self._api.clear()
 
     def _memoized(self, key: tuple[Any, ...], build: Any) -> Any:
+        """The shared sub-object, pre-encoded (an `orjson.Fragment` is copied, not re-serialized)."""
         value = self._memo.get(key)
         if value is None:
-            value = build()
+            value = orjson.Fragment(orjson.dumps(build()))
             self._memo[key] = value
         return value
 
@@ -201,28 +233,35 @@ class Renderer:
         return self.world.cloud
 
     def api(self, version: int) -> str:
-        return f"{self.base}/rest/api/{version}"
+        api = self._api.get(version)
+        if api is None:
+            api = self._api[version] = f"{self.base}/rest/api/{version}"
+        return api
 
     # --- small objects ---------------------------------------------------------------------------
 
-    def user(self, account_id: str | None, version: int = 2) -> dict[str, Any] | None:
+    def user(self, account_id: str | None, version: int = 2) -> Any:
         if account_id is None:
             return None
         user = self.world.users.get(account_id)
         if user is None:
             return None
-        result: dict[str, Any] = self._memoized(
-            ("user", account_id, version), lambda: self.user_obj(user, version)
+        return self._memoized(
+            ("user", account_id, version), lambda: self.user_obj(user, version, avatars=False)
         )
-        return result
 
-    def user_obj(self, user: User, version: int = 2) -> dict[str, Any]:
+    def user_obj(self, user: User, version: int = 2, avatars: bool = True) -> dict[str, Any]:
         avatar = f"https://avatar-management.services.atlassian.net/default/{user.account_id}"
         body: dict[str, Any] = {
             "self": f"{self.api(version)}/user?accountId={user.account_id}",
             "accountId": user.account_id,
             "emailAddress": user.email,
-            "avatarUrls": {size: f"{avatar}/{size[:2]}" for size in ("48x48", "24x24", "16x16", "32x32")},
+        }
+        if avatars:  # left out of users embedded in issues: a page of 100 issues stays small
+            body["avatarUrls"] = {
+                size: f"{avatar}/{size[:2]}" for size in ("48x48", "24x24", "16x16", "32x32")
+            }
+        body |= {
             "displayName": user.display_name,
             "active": user.active,
             "timeZone": user.time_zone,
@@ -292,13 +331,13 @@ class Renderer:
             "name": project.name,
             "projectTypeKey": "software",
             "simplified": False,
-            "avatarUrls": {
-                size: f"{self.base}/rest/api/3/universal_avatar/view/type/project/avatar/10400?size={size}"
-                for size in ("48x48", "24x24", "16x16", "32x32")
-            },
         }
         if full:
             body |= {
+                "avatarUrls": {
+                    size: f"{self.base}/rest/api/3/universal_avatar/view/type/project/avatar/10400?size={size}"
+                    for size in ("48x48", "24x24", "16x16", "32x32")
+                },
                 "description": project.description,
                 "lead": self.user(project.lead, version),
                 "issueTypes": [self.issue_type(t, version) for t in ISSUE_TYPES.values()],
@@ -386,23 +425,16 @@ class Renderer:
             f"sequence={sprint.sequence},goal={sprint.goal}]"
         )
 
-    def m_status(self, name: str, version: int) -> dict[str, Any]:
-        result: dict[str, Any] = self._memoized(
-            ("status", name, version), lambda: self.status(STATUSES[name], version)
-        )
-        return result
+    def m_status(self, name: str, version: int) -> Any:
+        return self._memoized(("status", name, version), lambda: self.status(STATUSES[name], version))
 
-    def m_priority(self, name: str, version: int) -> dict[str, Any]:
-        result: dict[str, Any] = self._memoized(
-            ("priority", name, version), lambda: self.priority(name, version)
-        )
-        return result
+    def m_priority(self, name: str, version: int) -> Any:
+        return self._memoized(("priority", name, version), lambda: self.priority(name, version))
 
-    def m_issue_type(self, name: str, version: int) -> dict[str, Any]:
-        result: dict[str, Any] = self._memoized(
+    def m_issue_type(self, name: str, version: int) -> Any:
+        return self._memoized(
             ("issuetype", name, version), lambda: self.issue_type(ISSUE_TYPES[name], version)
         )
-        return result
 
     def link_type(self, link_type: LinkType, version: int = 2) -> dict[str, Any]:
         return {
@@ -473,87 +505,117 @@ class Renderer:
 
     # --- issues ----------------------------------------------------------------------------------
 
-    def fields(self, issue: Issue, version: int) -> dict[str, Any]:
-        """Every field of `issue` (the `*all` rendering), keyed by field id."""
+    def fields(self, issue: Issue, version: int, want: frozenset[str] | None = None) -> dict[str, Any]:
+        """The fields of `issue` keyed by field id: all of them, or those in `want` (only those
+        are computed: a search for `summary,status` must not pay for links and comments)."""
         world = self.world
         zone = world.zone_name
         itype = ISSUE_TYPES[issue.type_name]
-        reporter = self.user(issue.reporter, version)
-        links = []
-        for link_id in issue.link_ids:
-            link = world.links[link_id]
-            type_name = link.type_name
-            entry: dict[str, Any] = {
-                "id": str(link.id),
-                "self": f"{self.api(version)}/issueLink/{link.id}",
-                "type": self._memoized(
-                    ("linktype", link.type_name, version),
-                    lambda type_name=type_name: self.link_type(LINK_TYPES[type_name], version),
-                ),
-            }
-            # On the source the link shows the destination as `outwardIssue` ("A blocks B"),
-            # on the destination the source as `inwardIssue` ("B is blocked by A").
-            if link.source is issue:
-                entry["outwardIssue"] = self.issue_ref(link.destination, version)
-            else:
-                entry["inwardIssue"] = self.issue_ref(link.source, version)
-            links.append(entry)
         epic_child = issue.parent is not None and not itype.subtask
-        fields: dict[str, Any] = {
-            "summary": issue.summary,
-            "description": (adf(issue.description) if issue.description else None)
-            if version == 3
-            else (issue.description or None),
-            "issuetype": self.m_issue_type(issue.type_name, version),
-            "project": self._memoized(
+        fields: dict[str, Any] = {}
+        every = want is None
+        want = want or frozenset()
+
+        if every or "summary" in want:
+            fields["summary"] = issue.summary
+        if every or "description" in want:
+            if version == 3:
+                fields["description"] = adf(issue.description) if issue.description else None
+            else:
+                fields["description"] = issue.description or None
+        if every or "issuetype" in want:
+            fields["issuetype"] = self.m_issue_type(issue.type_name, version)
+        if every or "project" in want:
+            fields["project"] = self._memoized(
                 ("project", issue.project, version),
                 lambda: self.project(world.projects[issue.project], version),
-            ),
-            "status": self.m_status(issue.status, version),
-            "resolution": self._memoized(
-                ("resolution", issue.resolution, version), lambda: self.resolution(issue.resolution, version)
             )
-            if issue.resolution
-            else None,
-            "resolutiondate": jira_time(issue.resolved_ms, zone),
-            "priority": self.m_priority(issue.priority, version),
-            "assignee": self.user(issue.assignee, version),
-            "reporter": reporter,
-            "creator": reporter,
-            "labels": list(issue.labels),
-            "fixVersions": [
+        if every or "status" in want:
+            fields["status"] = self.m_status(issue.status, version)
+        if every or "resolution" in want:
+            fields["resolution"] = (
+                self._memoized(
+                    ("resolution", issue.resolution, version),
+                    lambda: self.resolution(issue.resolution, version),
+                )
+                if issue.resolution
+                else None
+            )
+        if every or "resolutiondate" in want:
+            fields["resolutiondate"] = jira_time(issue.resolved_ms, zone)
+        if every or "priority" in want:
+            fields["priority"] = self.m_priority(issue.priority, version)
+        if every or "assignee" in want:
+            fields["assignee"] = self.user(issue.assignee, version)
+        if (every or "reporter" in want) or (every or "creator" in want):
+            reporter = self.user(issue.reporter, version)
+            if every or "reporter" in want:
+                fields["reporter"] = reporter
+            if every or "creator" in want:
+                fields["creator"] = reporter
+        if every or "labels" in want:
+            fields["labels"] = list(issue.labels)
+        if every or "fixVersions" in want:
+            fields["fixVersions"] = [
                 self._memoized(("vref", v, version), lambda v=v: self.version_ref(world.versions[v], version))
                 for v in issue.fix_versions
-            ],
-            "versions": [],
-            "components": [],
-            "issuelinks": links,
-            "subtasks": [self.issue_ref(c, version) for c in issue.children if c.issue_type.subtask],
-            "duedate": issue.due_date,
-            "created": jira_time(issue.created_ms, zone),
-            "updated": jira_time(issue.updated_ms, zone),
-            "statuscategorychangedate": jira_time(world.status_changed_ms(issue), zone),
-            "comment": {
+            ]
+        if every or "versions" in want:
+            fields["versions"] = []
+        if every or "components" in want:
+            fields["components"] = []
+        if every or "issuelinks" in want:
+            fields["issuelinks"] = [self.issue_link(issue, world.links[i], version) for i in issue.link_ids]
+        if every or "subtasks" in want:
+            fields["subtasks"] = [self.issue_ref(c, version) for c in issue.children if c.issue_type.subtask]
+        if every or "duedate" in want:
+            fields["duedate"] = issue.due_date
+        if every or "created" in want:
+            fields["created"] = jira_time(issue.created_ms, zone)
+        if every or "updated" in want:
+            fields["updated"] = jira_time(issue.updated_ms, zone)
+        if every or "statuscategorychangedate" in want:
+            fields["statuscategorychangedate"] = jira_time(world.status_changed_ms(issue), zone)
+        if every or "comment" in want:
+            fields["comment"] = {
                 "comments": [self.comment(issue, c, version) for c in issue.comments],
                 "self": f"{self.api(version)}/issue/{issue.id}/comment",
                 "maxResults": len(issue.comments),
                 "total": len(issue.comments),
                 "startAt": 0,
-            },
-            CUSTOM_STORY_POINTS: issue.story_points,
-            CUSTOM_SPRINT: [
+            }
+        if every or CUSTOM_STORY_POINTS in want:
+            fields[CUSTOM_STORY_POINTS] = issue.story_points
+        if every or CUSTOM_SPRINT in want:
+            fields[CUSTOM_SPRINT] = [
                 self._memoized(("sprint", s), lambda s=s: self.sprint_field_value(world.sprints[s]))
                 for s in issue.sprint_ids
-            ]
-            or None,
-        }
-        if (self.cloud or not epic_child) and issue.parent is not None:
+            ] or None
+        if (every or "parent" in want) and (self.cloud or not epic_child) and issue.parent is not None:
             fields["parent"] = self.issue_ref(issue.parent, version)
         if self.cloud:
-            fields[CUSTOM_START_DATE] = issue.start_date
-        else:
+            if every or CUSTOM_START_DATE in want:
+                fields[CUSTOM_START_DATE] = issue.start_date
+        elif every or CUSTOM_EPIC_LINK in want:
             fields[CUSTOM_EPIC_LINK] = issue.parent.key if epic_child and issue.parent is not None else None
         return fields
+
+    def issue_link(self, issue: Issue, link: Link, version: int) -> dict[str, Any]:
+        type_name = link.type_name
+        entry: dict[str, Any] = {
+            "id": str(link.id),
+            "self": f"{self.api(version)}/issueLink/{link.id}",
+            "type": self._memoized(
+                ("linktype", type_name, version), lambda: self.link_type(LINK_TYPES[type_name], version)
+            ),
+        }
+        # On the source the link shows the destination as `outwardIssue` ("A blocks B"),
+        # on the destination the source as `inwardIssue` ("B is blocked by A").
+        if link.source is issue:
+            entry["outwardIssue"] = self.issue_ref(link.destination, version)
+        else:
+            entry["inwardIssue"] = self.issue_ref(link.source, version)
+        return entry
 
     def issue(
         self,
@@ -564,8 +626,7 @@ class Renderer:
     ) -> dict[str, Any]:
         if selection.id_only:
             return {"id": str(issue.id)}
-        full = self.fields(issue, version)
-        fields = {name: full[name] for name in selection.ids if name in full}
+        fields = self.fields(issue, version, selection.want)
         body: dict[str, Any] = {
             "expand": "renderedFields,names,schema,operations,editmeta,changelog,versionedRepresentations",
             "id": str(issue.id),

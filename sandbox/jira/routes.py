@@ -551,7 +551,8 @@ class JiraRoutes:
             else b'],"isLast":true}'
         )
         body = b'{"issues":[' + b",".join(encoded) + tail
-        self.world.scan_touch(results[: offset + len(page)], self.world.ctx.rng)
+        if self.world.ctx.faults.scan_mutation("jira"):
+            self.world.scan_touch(results[: offset + len(page)], self.world.ctx.rng)
         return Response(body, media_type="application/json;charset=UTF-8")
 
     async def search_legacy(self, request: Request, account: str) -> Response:
@@ -577,7 +578,8 @@ class JiraRoutes:
             encoded = [self.world.encoded(issue, version, selection, cap) for issue in page]
         head = dumps({"expand": "schema,names", "startAt": start, "maxResults": size, "total": len(results)})
         body = head[:-1] + b',"issues":[' + b",".join(encoded) + b"]}"
-        self.world.scan_touch(results[: start + len(page)], self.world.ctx.rng)
+        if self.world.ctx.faults.scan_mutation("jira"):
+            self.world.scan_touch(results[: start + len(page)], self.world.ctx.rng)
         return Response(body, media_type="application/json;charset=UTF-8")
 
     async def approximate_count(self, request: Request, account: str) -> Response:

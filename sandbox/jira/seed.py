@@ -294,7 +294,7 @@ def seed_demo(world: JiraWorld, rng: random.Random) -> None:
             )
             epics.append((epic, theme, in_program))
         for epic, theme, _in_program in epics:
-            for _ in range(rng.randrange(7, 11)):
+            for _ in range(rng.randrange(9, 14)):
                 roll = rng.random()
                 type_name = "Story" if roll < 0.55 else "Task" if roll < 0.8 else "Bug"
                 templates: tuple[str, ...] = {"Story": STORY_TEMPLATES, "Task": TASK_TEMPLATES}.get(
