@@ -71,13 +71,13 @@ class SandboxMiddleware:
 
     def _template(self, tracker: str, scope: Scope) -> str:
         """The route template of a request the middleware answered itself (a fault), for the ledger."""
-        relative = path = scope["path"].removeprefix(MOUNTS[tracker])
+        relative: str = str(scope["path"]).removeprefix(MOUNTS[tracker])
         child = {**scope, "path": relative, "root_path": ""}
         for route in self.routes.get(tracker, []):
             match, _ = route.matches(child)
             if match is not Match.NONE and isinstance(route, Route):
-                return route.path
-        return path
+                return str(route.path)
+        return relative
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
