@@ -79,6 +79,14 @@ SECRET_KEYS = frozenset(
 )
 
 
+def is_secret_key(key: object) -> bool:
+    """A key that would hold a literal secret: ``token``, ``password``, ``jira_token``, ``api_secret``…"""
+    if not isinstance(key, str):
+        return False
+    k = key.lower()
+    return k in SECRET_KEYS or k.endswith(("_token", "_password", "_secret"))
+
+
 # -- errors ---------------------------------------------------------------------------------------
 
 
@@ -978,9 +986,11 @@ def _explain(root: type[BaseModel], err: Mapping[str, Any]) -> tuple[Loc, str]:
         got = "" if ctx.get("hide_input") else f", got {_show(value)}"
         return loc, f"{err['msg']} (expected {ctx['expected']}{got})"
     if kind == "extra_forbidden":
-        if isinstance(key, str) and key.lower() in SECRET_KEYS:
+        if isinstance(key, str) and is_secret_key(key):
             instead = (
-                "webhook_secret_env or webhook_secret_file" if "webhook" in key else "token_env or token_file"
+                "webhook_secret_env or webhook_secret_file"
+                if "webhook" in key.lower()
+                else "token_env or token_file"
             )
             return loc, (
                 "a literal secret is not allowed in the config file "
@@ -1015,6 +1025,9 @@ def _explain(root: type[BaseModel], err: Mapping[str, Any]) -> tuple[Loc, str]:
         }
         bound = next(iter(ctx.values()), "?")
         return loc, f"out of range (expected {words[kind]} {bound}, got {_show(value)})"
+    if kind == "string_type" and isinstance(value, bool):
+        # YAML 1.1 reads yes/no/on/off (and so a Jira project key like NO) as booleans.
+        return loc, f"wrong type (expected a string, got the boolean {_show(value)}; in YAML, quote it)"
     if kind in _EXPECTED:
         what = (
             "invalid value"
@@ -1058,9 +1071,13 @@ def parse_config(
 
     for key in data:
         if key not in CrosstrackConfig.model_fields:
-            if isinstance(key, str) and key.lower() in SECRET_KEYS:
+            if isinstance(key, str) and is_secret_key(key):
                 found.append(
-                    ((key,), "a literal secret is not allowed in the config file (the value is not shown)")
+                    (
+                        (key,),
+                        "a literal secret is not allowed in the config file "
+                        "(expected token_env or token_file in a [[sources]] entry; the value is not shown)",
+                    )
                 )
                 continue
             close = difflib.get_close_matches(str(key), list(CrosstrackConfig.model_fields), n=1, cutoff=0.6)

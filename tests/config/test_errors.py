@@ -314,6 +314,8 @@ def test_scopes_naming_an_invalid_source_are_not_flagged_twice(write: Write) -> 
         ("secret", "token_env or token_file"),
         ("api_token", "token_env or token_file"),
         ("webhook_secret", "webhook_secret_env or webhook_secret_file"),
+        ("jira_token", "token_env or token_file"),
+        ("Webhook_Secret", "webhook_secret_env or webhook_secret_file"),
     ],
 )
 def test_literal_secrets_are_refused_without_echoing_them(write: Write, key: str, instead: str) -> None:
@@ -454,3 +456,34 @@ def test_model_validate_also_checks_references() -> None:
                 ]
             }
         )
+
+
+def test_yaml_boolean_where_a_string_belongs_says_to_quote_it(write: Write) -> None:
+    text = """\
+sources:
+  - name: jira
+    kind: jira
+    flavour: datacenter
+    base_url: https://jira.example.com
+    token_env: JIRA_TOKEN
+    options:
+      projects: [PAY, NO]
+"""
+    path = write(text, "crosstrack.yaml")
+    assert str(errors_of(path)) == (
+        f"{path}:8: sources[0].options.projects[1]: wrong type "
+        "(expected a string, got the boolean false; in YAML, quote it)"
+    )
+
+
+def test_windows_line_endings_keep_line_numbers(tmp_path: Path) -> None:
+    from .conftest import EXAMPLES
+
+    lf = (EXAMPLES / "broken.toml").read_text()
+    crlf = tmp_path / "broken.toml"
+    crlf.write_bytes(lf.replace("\n", "\r\n").encode())
+    with pytest.raises(ConfigError) as lf_error:
+        load_config(EXAMPLES / "broken.toml")
+    assert [(p.line, p.path, p.message) for p in errors_of(crlf).problems] == [
+        (p.line, p.path, p.message) for p in lf_error.value.problems
+    ]
