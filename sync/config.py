@@ -223,8 +223,12 @@ def _unique(values: list[Any]) -> list[Any]:
 
 
 def _http_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        host = None
+    if host is None or parts.scheme not in {"http", "https"}:
         raise _fail("not an http(s) URL", "a URL like 'https://acme.atlassian.net'")
     if parts.username or parts.password:
         # Credentials in the URL are a literal secret: refuse and never echo them.

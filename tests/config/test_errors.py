@@ -167,6 +167,12 @@ CASES = [
         "sources[1].base_url: not an http(s) URL (expected a URL like 'https://acme.atlassian.net', got 'ftp://example.com')",
     ),
     (
+        "unparseable URL",
+        _edit('base_url = "https://api.github.com"', 'base_url = "http://[::1"'),
+        ("[::1", 1),
+        "sources[1].base_url: not an http(s) URL (expected a URL like 'https://acme.atlassian.net', got 'http://[::1')",
+    ),
+    (
         "unknown time zone",
         _edit('projects = ["PAY", "PLAT"]', 'projects = ["PAY", "PLAT"]\ntimezone = "Mars/Olympus"'),
         ("Mars/Olympus", 1),

@@ -140,6 +140,22 @@ def test_declared_but_missing_webhook_secret_is_an_error(write: Write) -> None:
     )
 
 
+def test_unset_webhook_secret_disables_webhooks_but_not_sync(
+    write: Write, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A source must keep syncing when only its webhook secret is missing; its webhooks are then
+    # refused (no secret) and `config check` reports the variable.
+    text = MINIMAL_TOML.replace(
+        'token_env = "JIRA_TOKEN"', 'token_env = "JIRA_TOKEN"\nwebhook_secret_env = "JIRA_HOOK"'
+    )
+    config = load_config(write(text))
+    with caplog.at_level("WARNING", logger="crosstrack.sync.config"):
+        settings = config.source_settings("jira", {"JIRA_TOKEN": SECRET})
+    assert (settings.token, settings.webhook_secret) == (SECRET, None)
+    assert [r.getMessage() for r in caplog.records] == ["config.webhook_secret_missing"]
+    assert SECRET not in caplog.text
+
+
 def test_both_webhook_secret_references_are_refused(write: Write) -> None:
     text = MINIMAL_TOML.replace(
         'token_env = "JIRA_TOKEN"',
