@@ -169,3 +169,27 @@ def test_broken_example_reports_every_mistake_with_file_line_path_and_expectatio
     ]
     assert "ATATT3xFfGF0" not in str(info.value)
     assert all(p.file == f and p.line for p in info.value.problems)
+
+
+def test_examples_readme_shows_the_real_messages_and_every_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    readme = (EXAMPLES / "README.md").read_text()
+    monkeypatch.chdir(EXAMPLES.parent)
+    with pytest.raises(ConfigError) as info:
+        load_config("examples/broken.toml")
+    for line in str(info.value).splitlines():
+        assert line in readme
+
+    from sync.config import (
+        GitHubOptions,
+        JiraOptions,
+        ProgramConfig,
+        ProgramScope,
+        ProjectV2Options,
+        TeamConfig,
+        TeamScope,
+    )
+
+    models = [JiraSourceConfig, GitHubSourceConfig, JiraOptions, GitHubOptions, ProjectV2Options]
+    models += [TeamConfig, TeamScope, ProgramConfig, ProgramScope]
+    undocumented = {f for m in models for f in m.model_fields if f"`{f}`" not in readme}
+    assert undocumented == set()
