@@ -26,20 +26,24 @@ Listing and the cursor (the hazard: GitHub pages by page number over a sort that
 issue changes, so plain paging can skip an issue updated mid-scan):
 https://docs.github.com/en/rest/issues/issues#list-repository-issues
 
-- Issues are listed per repository ``sort=updated&direction=asc&since=S``. Instead of following
-  ``page=2, 3…`` the scan re-anchors after each page: the next request is ``since=<updated_at of
-  the page's last issue>`` (page 1). An issue updated mid-scan gets a newer ``updated_at`` and so
-  moves *ahead* of the scan, where it is read later in the same scan; a deleted or transferred issue
-  cannot shift unread issues into pages already read. Only when a whole page shares one
-  ``updated_at`` does the scan fall back to the next page number of the same query. Issues seen twice
-  (the anchor itself) are harmless: upserts are idempotent.
-- The cursor (JSON) holds per repository the query position (``since``, ``page``) so a restarted
-  scan resumes where it stopped, plus ``seen`` (the newest ``updated_at`` delivered) and the ETag of
-  the last query when it was answered completely in one page. The next run repeats exactly that
-  query with ``If-None-Match``: an unchanged repository costs one request answered 304 (which does
-  not count against the primary rate limit). The query is only repeated when its ``since`` is at
-  least ``overlap_seconds`` older than the server's ``Date``, so the list index's eventual
-  consistency cannot hide an issue; otherwise the next run starts at ``Date - overlap``.
+- Each repository has a window ``since=S``. A run first *probes* it: ``sort=updated&direction=desc``
+  page 1 with ``If-None-Match`` = the ETag of the same query last time. Any change to an issue puts
+  it first in that order, so a 304 proves nothing changed: an unchanged repository costs one request
+  (and 304s do not count against the primary rate limit). When the probe is the whole window (no
+  ``next`` link) it is the run's only page.
+- A larger window is read ``direction=asc`` re-anchoring after each page: the next request is
+  ``since=<updated_at of the page's last issue>`` (page 1) instead of ``page=2, 3…``. An issue updated
+  mid-scan gets a newer ``updated_at`` and moves *ahead* of the scan, where it is read later in the
+  same scan; a deleted or transferred issue cannot shift unread issues into pages already read. Only
+  when a whole page shares one ``updated_at`` does the scan fall back to the next page number. The
+  anchor issue is read twice (upserts are idempotent).
+- When the scan ends, the next window starts at the server ``Date`` of its last answer minus
+  ``overlap_seconds``, and a closing probe of that window fetches its ETag (and what changed while
+  the scan ran). The cursor (JSON) keeps per repository ``since``, ``page``, ``etag``, ``seen`` (the
+  newest ``updated_at`` delivered: older issues in a window are not delivered again) and whether a
+  scan is under way, so a restarted scan resumes where it stopped instead of starting over.
+- Limits: deletions are not seen by listing (``reconcile`` finds them); an issue that the list index
+  shows later than ``overlap_seconds`` after its update may be missed until its next change.
 - Pull requests come in the same list: they are not work items, but their "closes #12" bodies
   add ``linked_pull_requests`` to the issues they close that are read later in the same scan (an
   issue read before the pull request does not get it until it is read again).
@@ -53,7 +57,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -132,6 +136,7 @@ class RepoState:
     seen: str | None = None
     newest: str | None = None
     scanning: bool = False
+    floor: str | None = None
 
     @classmethod
     def load(cls, raw: Mapping[str, Any]) -> RepoState:
@@ -142,6 +147,7 @@ class RepoState:
             seen=raw.get("seen"),
             newest=raw.get("newest"),
             scanning=bool(raw.get("scanning", False)),
+            floor=raw.get("floor"),
         )
 
 
@@ -261,36 +267,71 @@ class GitHubConnector:
     def _scan_repo(
         self, repo: str, state: RepoState, states: Mapping[str, RepoState], scan: _Scan
     ) -> Iterator[ChangeBatch]:
-        seen = parse_time(state.seen)
-        # Issues older than what earlier runs delivered (minus the overlap) are not delivered again.
-        skip_before = seen - self.overlap if seen and not state.scanning else None
-        etag = state.etag if state.page == 1 and not state.scanning else None
         if not state.scanning:
-            state.newest = state.seen
-        while True:
-            params: dict[str, Any] = {
-                "state": "all",
-                "sort": "updated",
-                "direction": "asc",
-                "per_page": 100,
-                "page": state.page,
-            }
-            if state.since:
-                params["since"] = state.since
-            response = self._client.get(f"/repos/{repo}/issues", params, etag=etag)
-            etag = None
-            if response.not_modified:
-                log.info("connector.github.unchanged", extra={"source": self.settings.name, "repo": repo})
+            complete = yield from self._probe(repo, state, states, scan)
+            if complete:
                 return
+            # More than one page changed: read the window [since, now) in ascending order.
+            seen = parse_time(state.seen)
+            state.floor = _iso(seen - self.overlap) if seen else None
+            state.scanning, state.page, state.newest = True, 1, state.seen
+        yield from self._keyset_scan(repo, state, states, scan)
+        # Ask once more, newest first, for the window the next run starts from: it picks up what
+        # changed while this scan ran and gives the ETag that makes the next quiet run a single 304.
+        yield from self._probe(repo, state, states, scan)
+
+    def _issues_params(self, state: RepoState, direction: str) -> dict[str, Any]:
+        params: dict[str, Any] = {"state": "all", "sort": "updated", "direction": direction, "per_page": 100}
+        if direction == "asc":
+            params["page"] = state.page
+        if state.since:
+            params["since"] = state.since
+        return params
+
+    def _probe(
+        self, repo: str, state: RepoState, states: Mapping[str, RepoState], scan: _Scan
+    ) -> Generator[ChangeBatch, None, bool]:
+        """``direction=desc`` page 1 of the window, conditional on the last ETag of the same query.
+
+        A change to any issue puts it first in this order, so a 304 proves that nothing changed.
+        Returns True when this one page was the whole window (processed), False when it is larger.
+        """
+        response = self._client.get(
+            f"/repos/{repo}/issues", self._issues_params(state, "desc"), etag=state.etag
+        )
+        if response.not_modified:
+            log.info("connector.github.unchanged", extra={"source": self.settings.name, "repo": repo})
+            return True
+        if response.next_url is not None:
+            state.etag = None
+            return False
+        payloads = self._list(response.data, f"issues of {repo}")
+        seen = parse_time(state.seen)
+        records, newest = self._map_page(repo, payloads, seen - self.overlap if seen else None, scan)
+        state.etag = response.etag
+        if newest is not None and (seen is None or newest > seen):
+            state.seen = _iso(newest)
+        yield ChangeBatch(tuple(records), self._dump_cursor(states), scope=repo)
+        return True
+
+    def _keyset_scan(
+        self, repo: str, state: RepoState, states: Mapping[str, RepoState], scan: _Scan
+    ) -> Iterator[ChangeBatch]:
+        floor = parse_time(state.floor)
+        while True:
+            response = self._client.get(f"/repos/{repo}/issues", self._issues_params(state, "asc"))
             payloads = self._list(response.data, f"issues of {repo}")
-            records, newest_on_page = self._map_page(repo, payloads, skip_before, scan)
-            if newest_on_page is not None:
-                newest = parse_time(state.newest)
-                if newest is None or newest_on_page > newest:
-                    state.newest = _iso(newest_on_page)
-            server_now = response.server_date or self._clock()
+            records, newest_on_page = self._map_page(repo, payloads, floor, scan)
+            newest = parse_time(state.newest)
+            if newest_on_page is not None and (newest is None or newest_on_page > newest):
+                state.newest = _iso(newest_on_page)
             if response.next_url is None:
-                self._finish(state, response.etag, server_now)
+                # Everything updated before this answer was read; later changes are newer than the
+                # server's Date minus the overlap, where the next window starts.
+                server_now = response.server_date or self._clock()
+                state.since = _iso(server_now - self.overlap)
+                state.page, state.etag, state.scanning, state.floor = 1, None, False, None
+                state.seen = state.newest
             else:
                 self._advance(state, payloads)
             log.info(
@@ -308,24 +349,12 @@ class GitHubConnector:
 
     def _advance(self, state: RepoState, payloads: Sequence[Mapping[str, Any]]) -> None:
         """Move the query position past a full page (re-anchor on the last ``updated_at``)."""
-        state.scanning = True
         last = parse_time(payloads[-1].get("updated_at")) if payloads else None
         current = parse_time(state.since)
         if last is not None and (current is None or last.replace(microsecond=0) > current):
             state.since, state.page = _iso(last), 1
         else:
             state.page += 1
-
-    def _finish(self, state: RepoState, etag: str | None, server_now: datetime) -> None:
-        """The query's last page was read: the scan is complete up to the server's ``Date``."""
-        since = parse_time(state.since)
-        horizon = server_now - self.overlap
-        repeatable = state.page == 1 and etag is not None and (since is None or since <= horizon)
-        if not repeatable:
-            state.since = _iso(min(since, horizon) if since else horizon)
-            etag = None
-        state.page, state.etag, state.scanning = 1, etag, False
-        state.seen = state.newest
 
     def _map_page(
         self, repo: str, payloads: Sequence[Mapping[str, Any]], skip_before: datetime | None, scan: _Scan
