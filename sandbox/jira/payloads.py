@@ -116,6 +116,21 @@ def jira_time(ms: int | None, zone: str) -> str | None:
     return f"{day}T{hours:02d}:{minutes:02d}:{secs:02d}.{millis:03d}{offset[1]}"
 
 
+def iso_utc(ms: int | None) -> str | None:
+    """ISO 8601 in UTC with microseconds (`/_sandbox/truth`, like `sandbox.core.iso`)."""
+    if ms is None:
+        return None
+    days, rest = divmod(ms, 86_400_000)
+    day = _DAYS.get(days)
+    if day is None:
+        day = date.fromordinal(days + _EPOCH_ORDINAL).isoformat()
+        _DAYS[days] = day
+    hours, rest = divmod(rest, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    secs, millis = divmod(rest, 1000)
+    return f"{day}T{hours:02d}:{minutes:02d}:{secs:02d}.{millis:03d}000+00:00"
+
+
 _OFFSETS: dict[tuple[str, int], tuple[int, str]] = {}
 _DAYS: dict[int, str] = {}
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()

@@ -514,6 +514,10 @@ def seed_scale(world: JiraWorld, items: int, rng: random.Random) -> None:
     accounts = [a for a in world.users if a != BOT_ACCOUNT]
     statuses = ["To Do", "In Progress", "In Review", "Done"]
     status_ids = {name: STATUSES[name].id for name in statuses}
+    # One changelog item list per status, shared by every issue (items are never changed in place).
+    shared_items = {
+        name: [_item("status", status_ids["To Do"], status_ids[name], "To Do", name)] for name in statuses
+    }
     tpm = demo.PEOPLE[0].jira_account_id
     epics: dict[str, Issue] = {}
     step = max(1, (end_ms - start_ms) // max(items, 1))
@@ -563,12 +567,7 @@ def seed_scale(world: JiraWorld, items: int, rng: random.Random) -> None:
         if status == "Done":
             issue.resolution, issue.resolved_ms = "Done", updated
         if status != "To Do":
-            world.add_history(
-                issue,
-                issue.assignee,
-                updated,
-                [_item("status", status_ids["To Do"], status_ids[status], "To Do", status)],
-            )
+            world.add_history(issue, issue.assignee, updated, shared_items[status])
         store[issue.id] = issue
         by_key[issue.key] = issue
         if type_name == "Epic":

@@ -40,6 +40,7 @@ from sandbox.jira.model import (
     User,
     Version,
 )
+from sandbox.jira.payloads import iso_utc
 
 __all__ = ["JiraWorld"]
 
@@ -943,7 +944,6 @@ class JiraWorld:
 
     def truth(self) -> dict[str, Any]:
         items = []
-        zone = self.zone_name
         versions = self.versions
         sprints = self.sprints
         for issue in sorted(self.issues.values(), key=lambda i: key_sort_value(i.key)):
@@ -975,9 +975,9 @@ class JiraWorld:
                     "sprint": sprint_name,
                     "start_date": issue.start_date,
                     "due_date": issue.due_date,
-                    "created": payloads.jira_time(issue.created_ms, zone),
-                    "updated": payloads.jira_time(issue.updated_ms, zone),
-                    "resolved": payloads.jira_time(issue.resolved_ms, zone),
+                    "created": iso_utc(issue.created_ms),
+                    "updated": iso_utc(issue.updated_ms),
+                    "resolved": iso_utc(issue.resolved_ms),
                 }
             )
         links = []
@@ -1001,7 +1001,7 @@ class JiraWorld:
                         to_status = STATUSES.get(str(item["toString"]))
                         entries.append(
                             {
-                                "at": payloads.jira_time(h.created_ms, zone),
+                                "at": iso_utc(h.created_ms),
                                 "from": item["fromString"],
                                 "to": item["toString"],
                                 "from_category": CATEGORY_TRUTH[from_status.category]
@@ -1032,8 +1032,8 @@ class JiraWorld:
                     "id": str(s.id),
                     "name": s.name,
                     "state": s.state,
-                    "start": payloads.utc_iso(s.start_ms),
-                    "end": payloads.utc_iso(s.end_ms),
+                    "start": iso_utc(s.start_ms),
+                    "end": iso_utc(s.end_ms),
                 }
                 for s in self.sprints.values()
             ],
