@@ -866,7 +866,7 @@ class JiraRoutes:
                     status_resolved=status.get("resolved") if isinstance(status, dict) else None,
                 )
                 code = 201
-            self.world._touch(issue, self.world.now_ms(), account)
+            self.world.touch(issue, self.world.now_ms(), account)
             return json_response(
                 {"id": link.id, "self": f"{self.render.api(v)}/issue/{issue.key}/remotelink/{link.id}"}, code
             )
@@ -886,7 +886,7 @@ class JiraRoutes:
             return error(404, f"No remote link with id '{link_id}'.")
         if request.method == "DELETE":
             issue.remote_links = [r for r in issue.remote_links if r.id != link_id]
-            self.world._touch(issue, self.world.now_ms(), account)
+            self.world.touch(issue, self.world.now_ms(), account)
             return Response(status_code=204)
         return json_response(self.render.remote_link(issue, link, self.api_version(request)))
 

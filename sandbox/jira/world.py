@@ -345,7 +345,7 @@ class JiraWorld:
         if not k or not served:
             return
         for issue in rng.sample(served, min(k, len(served))):
-            self._touch(issue, self.now_ms(), None)
+            self.touch(issue, self.now_ms(), None)
 
     # --- mutations (control API, REST writes, activity) ------------------------------------------
 
@@ -433,14 +433,14 @@ class JiraWorld:
 
     def _op_touch(self, op: dict[str, Any]) -> dict[str, Any]:
         issue = self.get(str(op.get("key")))
-        self._touch(issue, self._at(op), self.actor(op))
+        self.touch(issue, self._at(op), self.actor(op))
         return {
             "key": issue.key,
             "id": str(issue.id),
             "updated": payloads.jira_time(issue.updated_ms, self.zone_name),
         }
 
-    def _touch(self, issue: Issue, at_ms: int, actor: str | None) -> None:
+    def touch(self, issue: Issue, at_ms: int, actor: str | None) -> None:
         # A rank change: the most common edit that changes nothing a sync maps but bumps `updated`.
         items = [
             {
@@ -473,7 +473,7 @@ class JiraWorld:
             op.get("relationship"),
             global_id=op.get("global_id") or str(op["url"]),
         )
-        self._touch(issue, self._at(op), self.actor(op))
+        self.touch(issue, self._at(op), self.actor(op))
         return {"key": issue.key, "remote_link_id": link.id}
 
     def _op_comment(self, op: dict[str, Any]) -> dict[str, Any]:
