@@ -10,13 +10,16 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
 
 from sync.config import ConfigError, load_config
 from sync.settings import Settings
+
+if TYPE_CHECKING:
+    from sync.runtime import Runtime
 
 app = typer.Typer(
     name="crosstrack",
@@ -215,6 +218,136 @@ def demo(
     _serve(settings, migrate=False, banner=banner)
 
 
+def _runtime(config: Path | None, **overrides: object) -> Runtime:
+    from sync.runtime import Runtime
+
+    if config is not None:
+        overrides["config_file"] = config
+    settings = _settings(**overrides)
+    path = settings.config_file
+    if path is None or not Path(path).exists():
+        raise UserError(
+            f"{path or 'no config file'}: no such file",
+            "pass --config FILE or set CROSSTRACK_CONFIG_FILE (see examples/crosstrack.toml)",
+        )
+    try:
+        runtime = Runtime.build(settings)
+    except ConfigError as exc:
+        raise UserError(str(exc).splitlines()[0], f"run `crosstrack config check {path}`") from None
+    _migrate(settings.database_url)
+    runtime.load_catalog()
+    return runtime
+
+
+@app.command()
+def sync(
+    source: Annotated[
+        list[str] | None,
+        typer.Option("--source", "-s", help="Sync only this source (repeatable) [default: all]."),
+    ] = None,
+    full: Annotated[
+        bool, typer.Option("--full", help="Re-read everything instead of changes since the last run.")
+    ] = False,
+    reconcile: Annotated[
+        bool, typer.Option("--reconcile", help="Also look for deleted and moved items.")
+    ] = False,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="Config file [default: CROSSTRACK_CONFIG_FILE].")
+    ] = None,
+) -> None:
+    """Sync sources now, with live progress; exit 1 when any source failed (the others still run)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from sync.engine import RunSummary
+
+    runtime = _runtime(config)
+    names = source or runtime.source_names()
+    unknown = sorted(set(names) - set(runtime.source_names()))
+    if unknown:
+        raise UserError(
+            f"unknown source(s): {', '.join(unknown)}", f"known: {', '.join(runtime.source_names())}"
+        )
+    engine = runtime.sync_engine()
+    results: list[RunSummary] = []
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.fields[source]:<12}"),
+        TextColumn("{task.description}"),
+        TextColumn("{task.completed:>8.0f} items"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+    ) as progress:
+        tasks = {
+            n: progress.add_task("full sync" if full else "incremental", total=None, source=n) for n in names
+        }
+
+        def on_progress(name: str, seen: int) -> None:
+            progress.update(tasks[name], completed=seen)
+
+        def run(name: str) -> list[RunSummary]:
+            done = [engine.sync(name, full=full, progress=on_progress)]
+            if reconcile and done[0].ok:
+                progress.update(tasks[name], description="reconcile")
+                done.append(engine.reconcile(name))
+            final = "[green]done" if all(r.ok for r in done) else "[red]failed"
+            progress.update(
+                tasks[name], description=final, total=done[0].written.seen, completed=done[0].written.seen
+            )
+            return done
+
+        with ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:
+            for summaries in pool.map(run, names):
+                results.extend(summaries)
+    runtime.close()
+
+    table = Table(title="sync summary", title_justify="left")
+    for col in (
+        "source",
+        "kind",
+        "status",
+        "seen",
+        "created",
+        "updated",
+        "stale",
+        "deleted",
+        "links",
+        "requests",
+        "304s",
+        "waits",
+        "seconds",
+    ):
+        table.add_column(col, justify="right" if col not in ("source", "kind", "status") else "left")
+    for r in results:
+        table.add_row(
+            r.source,
+            r.kind,
+            "[green]ok" if r.ok else "[red]failed",
+            str(r.written.seen),
+            str(r.written.created),
+            str(r.written.updated),
+            str(r.written.stale),
+            str(r.deleted),
+            str(r.written.links),
+            str(r.requests),
+            str(r.not_modified),
+            str(r.rate_limit_waits),
+            f"{r.seconds:.1f}",
+        )
+    out.print(table, width=max(out.width, 150))
+    failed = [r for r in results if not r.ok]
+    for r in failed:
+        err.print(f"[bold red]error:[/] {r.source} ({r.kind}): {r.error}")
+    if failed:
+        err.print(
+            "[dim]hint:[/] the other sources were synced; fix the cause and run `crosstrack sync` again"
+        )
+        raise typer.Exit(1)
+
+
 @app.command()
 def sandbox(
     port: Annotated[
@@ -277,7 +410,9 @@ def sandbox(
 
 
 def main() -> None:
-    logging.basicConfig(level=os.environ.get("CROSSTRACK_LOG_LEVEL", "WARNING").upper(), stream=sys.stderr)
+    from sync.logs import configure_logging
+
+    configure_logging(os.environ.get("CROSSTRACK_LOG_LEVEL", "WARNING"))
     try:
         app()
     except UserError as exc:
@@ -287,6 +422,13 @@ def main() -> None:
         sys.exit(exc.code)
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as exc:  # the last line of defence: one line, never a traceback
+        logging.getLogger("crosstrack.cli").debug("cli.crashed", exc_info=True)
+        err.print(
+            f"[bold red]error:[/] internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        )
+        err.print("[dim]hint:[/] run again with CROSSTRACK_LOG_LEVEL=DEBUG for the details, and report it")
+        sys.exit(1)
 
 
 if __name__ == "__main__":

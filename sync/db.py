@@ -71,7 +71,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN")
+            # Sessions (which may write) BEGIN IMMEDIATE: the write lock is taken up front and
+            # waited for (busy_timeout). A deferred BEGIN that reads first and writes later fails
+            # at once with "database is locked" when another writer got in between (SQLite cannot
+            # wait there without deadlocking). Plain connections (health checks) stay deferred;
+            # with WAL they are never blocked by a writer.
+            conn.exec_driver_sql(f"BEGIN {conn.get_execution_options().get('sqlite_begin', 'DEFERRED')}")
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
@@ -79,7 +84,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+    """Sessions for work that may write (see the SQLite BEGIN IMMEDIATE note in make_engine)."""
+    bind = engine.execution_options(sqlite_begin="IMMEDIATE") if engine.dialect.name == "sqlite" else engine
+    return sessionmaker(bind, expire_on_commit=False)
 
 
 @contextmanager

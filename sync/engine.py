@@ -26,7 +26,7 @@ from sync.membership import recompute_membership
 from sync.model import Link, Source, SyncCursor, SyncRun, WorkItem
 from sync.writer import ItemWriter, WriteResult, resolve_references
 
-__all__ = ["ProgressFn", "RunKind", "RunSummary", "SyncEngine", "UnknownSource"]
+__all__ = ["ProgressFn", "RunKind", "RunSummary", "SourceUnavailable", "SyncEngine"]
 
 log = logging.getLogger("crosstrack.sync.engine")
 
@@ -35,8 +35,8 @@ RunKind = Literal["full", "incremental", "reconcile"]
 ProgressFn = Callable[[str, int], None]
 
 
-class UnknownSource(LookupError):
-    """No source of that name is in the database (load the config file first)."""
+class SourceUnavailable(LookupError):
+    """The source cannot be used: not in the database / config file, or its credentials are missing."""
 
 
 @dataclass(slots=True)
@@ -78,7 +78,7 @@ class SyncEngine:
     def _source(self, session: Session, name: str) -> Source:
         source = session.scalar(select(Source).where(Source.name == name))
         if source is None:
-            raise UnknownSource(f"no source named {name!r}; is it in the config file?")
+            raise SourceUnavailable(f"no source named {name!r}; is it in the config file?")
         return source
 
     @staticmethod
@@ -141,7 +141,10 @@ class SyncEngine:
     def sync(self, name: str, *, full: bool = False, progress: ProgressFn | None = None) -> RunSummary:
         """A full or incremental run. Never raises for tracker trouble: the summary says it."""
         kind: RunKind = "full" if full else "incremental"
-        run_id = self._start(name, kind)
+        try:
+            run_id = self._start(name, kind)
+        except SourceUnavailable as exc:
+            return RunSummary(source=name, kind=kind, status="failed", run_id=0, error=str(exc))
         summary = RunSummary(source=name, kind=kind, status="running", run_id=run_id)
         started = time.perf_counter()
         connector: Connector | None = None
@@ -171,7 +174,7 @@ class SyncEngine:
             summary.status = "succeeded"
         except ConnectorError as exc:
             summary.status, summary.error = "failed", str(exc)
-        except UnknownSource as exc:
+        except SourceUnavailable as exc:
             summary.status, summary.error = "failed", str(exc)
         except Exception as exc:  # a bug must not stop the other sources; the log has the traceback
             log.exception("sync.source.crashed", extra={"source": name})
@@ -180,7 +183,10 @@ class SyncEngine:
 
     def reconcile(self, name: str) -> RunSummary:
         """Find deleted and moved items (PRODUCT §5.1) and mark them; never drops history."""
-        run_id = self._start(name, "reconcile")
+        try:
+            run_id = self._start(name, "reconcile")
+        except SourceUnavailable as exc:
+            return RunSummary(source=name, kind="reconcile", status="failed", run_id=0, error=str(exc))
         summary = RunSummary(source=name, kind="reconcile", status="running", run_id=run_id)
         started = time.perf_counter()
         connector: Connector | None = None
@@ -220,7 +226,7 @@ class SyncEngine:
                 recompute_membership(session)
                 session.commit()
             summary.status = "succeeded"
-        except (ConnectorError, UnknownSource) as exc:
+        except (ConnectorError, SourceUnavailable) as exc:
             summary.status, summary.error = "failed", str(exc)
         except Exception as exc:
             log.exception("sync.reconcile.crashed", extra={"source": name})
