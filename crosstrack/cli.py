@@ -35,8 +35,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
 app.add_typer(token_app, name="token")
 
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True, width=None if sys.stderr.isatty() else 160)
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 
 DEMO_DIR = Path(".crosstrack")
 
@@ -337,7 +337,7 @@ def sync(
             str(r.rate_limit_waits),
             f"{r.seconds:.1f}",
         )
-    out.print(table, width=max(out.width, 150))
+    out.print(table)
     failed = [r for r in results if not r.ok]
     for r in failed:
         err.print(f"[bold red]error:[/] {r.source} ({r.kind}): {r.error}")
