@@ -240,6 +240,7 @@ class JiraClient:
         self._jira._session.mount("http://", adapter)
         self._jira._session.mount("https://", adapter)
         self._attempt = 1
+        self._stats_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"JiraClient(source={self.source!r}, base_url={self.base_url!r})"
@@ -251,10 +252,11 @@ class JiraClient:
 
     def _before_request(self) -> None:
         waited = self.pacer.wait()
-        if waited > 0:
-            self.stats.rate_limit_waits += 1
-            self.stats.rate_limit_wait_seconds += waited
-        self.stats.requests += 1
+        with self._stats_lock:  # the listing prefetches pages from a second thread
+            if waited > 0:
+                self.stats.rate_limit_waits += 1
+                self.stats.rate_limit_wait_seconds += waited
+            self.stats.requests += 1
 
     def _after_response(self, response: requests.Response) -> None:
         instant = rate_limit_instant(response.status_code, response.headers, self._clock(), self._attempt)
@@ -330,7 +332,8 @@ class JiraClient:
                     extra={"source": self.source, "where": where, "attempt": attempt, "error": str(err)},
                 )
             attempt += 1
-            self.stats.retries += 1
+            with self._stats_lock:
+                self.stats.retries += 1
 
     def _send_once(
         self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -340,42 +341,56 @@ class JiraConnector:
         start = scan.start
         last_total: int | None = None
         pages = 0
-        while True:
-            try:
-                page = self._search_page(query, offset, token, changelog=True)
-            except RequestRejected:
-                if token is None or pages:
-                    raise
-                # A stored nextPageToken the server no longer accepts: restart this scan.
-                log.warning("connector.jira.cursor.token_expired", extra={"source": self.settings.name})
-                token, offset = None, 0
-                continue
-            pages += 1
-            if fresh and pages == 1:
-                start = page.server_date or datetime.now(UTC)
-            issues = page.issues
-            records = self._map_page(issues, window_start, seen)
-            if page.total is not None and last_total is not None and page.total < last_total:
-                # Data Center: issues left the result mid-scan, later ones moved up: step back.
-                shrink = last_total - page.total
-                log.info("connector.jira.scan.shrunk", extra={"source": self.settings.name, "by": shrink})
-                next_offset = max(0, page.start_at - shrink)
-                last_total = page.total
-                yield ChangeBatch(records, None)
-                offset = next_offset
-                continue
-            last_total = page.total
-            log.info(
-                "connector.jira.page",
-                extra={"source": self.settings.name, "items": len(issues), "offset": page.start_at},
+        # The next page is fetched (and decoded) in a background thread while this one is mapped
+        # and consumed: the tracker's time and ours overlap instead of adding up. Only the next
+        # page of the same scan is prefetched, so no request is sent that a scan would not send.
+        prefetch = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jira-prefetch")
+        try:
+            pending: Future[_Page] | None = prefetch.submit(
+                self._search_page, query, offset, token, changelog=True
             )
-            if page.last:
-                yield ChangeBatch(records, self._dump_cursor(start, None))
-                return
-            offset = page.start_at + len(issues)
-            token = page.next_token
-            resume = _Scan(scan.lower, start, offset, token)
-            yield ChangeBatch(records, self._dump_cursor(state.since, resume))
+            while pending is not None:
+                try:
+                    page = pending.result()
+                except RequestRejected:
+                    if token is None or pages:
+                        raise
+                    # A stored nextPageToken the server no longer accepts: restart this scan.
+                    log.warning("connector.jira.cursor.token_expired", extra={"source": self.settings.name})
+                    token, offset = None, 0
+                    pending = prefetch.submit(self._search_page, query, offset, token, changelog=True)
+                    continue
+                pages += 1
+                if fresh and pages == 1:
+                    start = page.server_date or datetime.now(UTC)
+                shrink = (last_total - page.total) if page.total is not None and last_total is not None else 0
+                shrunk = shrink > 0
+                last_total = page.total
+                if shrunk:
+                    # Data Center: issues left the result mid-scan and later ones moved up into
+                    # positions already read: step back by as many and read again (deduplicated).
+                    log.info("connector.jira.scan.shrunk", extra={"source": self.settings.name, "by": shrink})
+                    offset = max(0, page.start_at - shrink)
+                    token = None
+                elif not page.last:
+                    offset, token = page.start_at + len(page.issues), page.next_token
+                pending = None
+                if shrunk or not page.last:
+                    pending = prefetch.submit(self._search_page, query, offset, token, changelog=True)
+                records = self._map_page(page.issues, window_start, seen)
+                log.info(
+                    "connector.jira.page",
+                    extra={"source": self.settings.name, "items": len(page.issues), "offset": page.start_at},
+                )
+                if shrunk:
+                    yield ChangeBatch(records, None)
+                elif page.last:
+                    yield ChangeBatch(records, self._dump_cursor(start, None))
+                else:
+                    resume = _Scan(scan.lower, start, offset, token)
+                    yield ChangeBatch(records, self._dump_cursor(state.since, resume))
+        finally:
+            prefetch.shutdown(wait=True, cancel_futures=True)
 
     def _search_page(
         self,
@@ -416,31 +431,39 @@ class JiraConnector:
     def _map_page(
         self, issues: Sequence[Mapping[str, Any]], window_start: datetime | None, seen: dict[str, datetime]
     ) -> tuple[WorkItemRecord, ...]:
-        fresh: list[Mapping[str, Any]] = []
+        fresh: list[tuple[Mapping[str, Any], datetime]] = []
+        categories = self._ctx.categories
+        new_statuses = []
         for issue in issues:
             iid = str(issue.get("id"))
-            updated = parse_jira_datetime((issue.get("fields") or {}).get("updated"))
+            fields = issue.get("fields") or {}
+            try:
+                updated = parse_jira_datetime(fields.get("updated"))
+            except InvalidResponse as exc:
+                raise InvalidResponse(
+                    f"search result {iid}: {exc.message}", source=self.settings.name
+                ) from None
             if updated is None:
                 raise InvalidResponse(f"search result {iid} has no updated field", source=self.settings.name)
             previous = seen.get(iid)
             if previous is not None and previous >= updated:
                 continue  # the same issue seen again (the result shifted): keep the newest only
             seen[iid] = updated
-            fresh.append(issue)
+            fresh.append((issue, updated))
+            status = fields.get("status")
+            if isinstance(status, dict) and str(status.get("id")) not in categories:
+                new_statuses.append(status)
         # Learn the categories of every current status on the page before reading histories.
-        self._ctx.categories.update(
-            status_categories_from(
-                [s for s in ((i.get("fields") or {}).get("status") for i in fresh) if isinstance(s, Mapping)]
-            )
-        )
-        truncated = [i for i in fresh if not changelog_is_complete(i.get("changelog"))]
+        if new_statuses:
+            categories.update(status_categories_from(new_statuses))
+        truncated = [i for i, _ in fresh if not changelog_is_complete(i.get("changelog"))]
         full_histories = self._fetch_histories(truncated) if truncated else {}
         records: list[WorkItemRecord] = []
-        for issue in fresh:
+        for issue, updated in fresh:
             iid = str(issue["id"])
             histories = full_histories.get(iid)
             try:
-                record = map_issue(issue, self._ctx, histories=histories)
+                record = map_issue(issue, self._ctx, histories=histories, updated=updated)
             except InvalidResponse as exc:
                 raise InvalidResponse(exc.message, source=self.settings.name) from None
             if self.fetch_remote_links:

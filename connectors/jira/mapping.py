@@ -9,7 +9,7 @@ https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issues/#ap
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -607,7 +607,9 @@ def _history_category(
 
 
 def map_changelog(
-    histories: Iterable[Mapping[str, Any]], categories: Mapping[str, StatusCategory]
+    histories: Iterable[Mapping[str, Any]],
+    categories: Mapping[str, StatusCategory],
+    person: Callable[[Any], PersonRecord | None] = lambda user: map_person(user),
 ) -> tuple[StatusChangeRecord, ...]:
     """Status changes, oldest first, from changelog histories (search expand, /changelog, bulkfetch).
 
@@ -631,7 +633,7 @@ def map_changelog(
                     to_status=str(item.get("toString") or ""),
                     from_category=_history_category(item.get("from"), item.get("fromString"), categories),
                     to_category=to_category,
-                    by=map_person(history.get("author")),
+                    by=person(history.get("author")),
                     external_id=None if hid is None else (str(hid) if n == 0 else f"{hid}:{n}"),
                 )
             )
@@ -673,6 +675,24 @@ class MappingContext:
     categories: dict[str, StatusCategory] = field(default_factory=dict)
     keep_raw: bool = True
     github_hosts: tuple[str, ...] = ("github.com",)
+    people: dict[tuple[Any, Any, Any], PersonRecord | None] = field(default_factory=dict)
+
+    def person(self, user: Any) -> PersonRecord | None:
+        """:func:`map_person`, remembered: the same few people appear on every page."""
+        if not isinstance(user, dict):
+            return None
+        key = (
+            user.get("accountId") or user.get("key") or user.get("name"),
+            user.get("emailAddress"),
+            user.get("displayName"),
+        )
+        try:
+            return self.people[key]
+        except KeyError:
+            if len(self.people) > 50_000:
+                self.people.clear()
+            found = self.people[key] = map_person(user)
+            return found
 
 
 def map_issue(
@@ -680,6 +700,7 @@ def map_issue(
     ctx: MappingContext,
     *,
     histories: Sequence[Mapping[str, Any]] | None = None,
+    updated: datetime | None = None,
 ) -> WorkItemRecord:
     """One issue (search result, GET issue, or webhook ``issue``) as a :class:`WorkItemRecord`.
 
@@ -692,13 +713,14 @@ def map_issue(
         f = issue["fields"]
     except (KeyError, TypeError) as exc:
         raise InvalidResponse(f"issue payload without {exc}") from exc
-    if not isinstance(f, Mapping):
+    if not isinstance(f, dict):
         raise InvalidResponse(f"issue {key}: fields is not an object")
     status = f.get("status")
-    if not isinstance(status, Mapping):
+    if not isinstance(status, dict):
         raise InvalidResponse(f"issue {key}: no status in the payload (was 'status' requested?)")
     created = parse_jira_datetime(f.get("created"))
-    updated = parse_jira_datetime(f.get("updated"))
+    if updated is None:
+        updated = parse_jira_datetime(f.get("updated"))
     if created is None or updated is None:
         raise InvalidResponse(f"issue {key}: no created/updated timestamps in the payload")
 
@@ -714,7 +736,7 @@ def map_issue(
     this = ItemRef(JIRA, key, iid)
 
     parent: ItemRef | None = None
-    if isinstance(p := f.get("parent"), Mapping) and p.get("key"):
+    if isinstance(p := f.get("parent"), dict) and p.get("key"):
         parent = ItemRef(JIRA, str(p["key"]), str(p["id"]) if p.get("id") is not None else None)
     elif ctx.fields.epic_link and isinstance(epic := f.get(ctx.fields.epic_link), str) and epic:
         parent = ItemRef(JIRA, epic)  # Data Center Epic Link: a key, no id
@@ -736,11 +758,11 @@ def map_issue(
 
     history: tuple[StatusChangeRecord, ...] | None = None
     if histories is not None:
-        history = map_changelog(histories, ctx.categories)
+        history = map_changelog(histories, ctx.categories, ctx.person)
     else:
         changelog = issue.get("changelog")
-        if isinstance(changelog, Mapping) and changelog_is_complete(changelog):
-            history = map_changelog(changelog["histories"], ctx.categories)
+        if isinstance(changelog, dict) and changelog_is_complete(changelog):
+            history = map_changelog(changelog["histories"], ctx.categories, ctx.person)
 
     labels = f.get("labels") or ()
     return WorkItemRecord(
@@ -755,11 +777,11 @@ def map_issue(
         status_category=category,
         original_status=str(status.get("name") or ""),
         resolution=resolution_of(category, resolution),
-        original_resolution=(resolution or {}).get("name") if isinstance(resolution, Mapping) else None,
+        original_resolution=resolution.get("name") if isinstance(resolution, dict) else None,
         created_at=created,
         updated_at=updated,
         resolved_at=parse_jira_datetime(f.get("resolutiondate")),
-        assignee=map_person(f.get("assignee")),
+        assignee=ctx.person(f.get("assignee")),
         parent=parent,
         estimate=estimate,
         labels=tuple(str(label) for label in labels),
