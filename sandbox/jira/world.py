@@ -879,11 +879,16 @@ class JiraWorld:
     def comment_issue(self, issue: Issue, body: str, actor: str, at_ms: int) -> Comment:
         comment = self.add_comment(issue, actor, body, at_ms)
         self.set_updated(issue, at_ms)
+        rendered = self.render.comment(issue, comment)
+        # Jira sends both: the comment event and an issue update typed "issue_commented".
+        self.emit("comment_created", {"comment": rendered, "issue": self.render.issue_ref(issue)}, at_ms)
         self.emit(
-            "comment_created",
+            "jira:issue_updated",
             {
-                "comment": self.render.comment(issue, comment),
-                "issue": self.render.issue_ref(issue),
+                "issue_event_type_name": "issue_commented",
+                "user": self.render.user(actor),
+                "issue": self.render.issue_webhook(issue),
+                "comment": rendered,
             },
             at_ms,
         )
@@ -960,7 +965,7 @@ class JiraWorld:
                     "id": str(issue.id),
                     "key": issue.key,
                     "scope": issue.project,
-                    "url": f"{demo.JIRA_BROWSE_BASE}/browse/{issue.key}",
+                    "url": f"{self.ctx.jira_base}/browse/{issue.key}",
                     "title": issue.summary,
                     "type": issue.type_name,
                     "kind": KIND_BY_TYPE.get(issue.type_name, "other"),
