@@ -725,6 +725,20 @@ def _cross_check(
                         )
                     )
 
+    # Explicit items must live where some source syncs, or they could never be found. Skipped
+    # while a source is itself invalid (what it syncs is unknown, and its problem is reported).
+    all_valid = all(s is not None for s in sources.values())
+    jira_projects = {
+        p for s in sources.values() if isinstance(s, JiraSourceConfig) for p in s.options.projects
+    }
+    github_repos = {
+        r.lower()
+        for s in sources.values()
+        if isinstance(s, GitHubSourceConfig)
+        for r in s.options.full_repo_names()
+    }
+    everything_synced = ", ".join([*sorted(jira_projects), *sorted(github_repos)]) or "nothing is synced"
+
     seen_slugs = {}
     for loc, program in programs:
         if program.slug in seen_slugs:
@@ -735,6 +749,17 @@ def _cross_check(
                 )
             )
         seen_slugs.setdefault(program.slug, loc)
+        for j, key in enumerate(program.items if all_valid else []):
+            github = _GH_ITEM.fullmatch(key)
+            where_from = f"{github.group(1)}/{github.group(2)}".lower() if github else key.rpartition("-")[0]
+            if where_from not in (github_repos if github else jira_projects):
+                issues.append(
+                    _Issue(
+                        (*loc, "items", j),
+                        f"item {key!r} is in {'repo' if github else 'project'} {where_from!r}, which no source "
+                        f"syncs (expected a key in: {everything_synced})",
+                    )
+                )
         for i, rule in enumerate(program.scope):
             rloc: Loc = (*loc, "scope", i)
             src = lookup((*rloc, "source"), rule.source)

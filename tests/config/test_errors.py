@@ -241,6 +241,20 @@ CASES = [
         "(expected a Jira key like 'PAY-12' or a GitHub key like 'acme/web#34', got 'web#34')",
     ),
     (
+        "item in a project no source syncs",
+        _edit('"PAY-12"', '"OPS-12"'),
+        ("OPS-12", 1),
+        "programs[0].items[0]: item 'OPS-12' is in project 'OPS', which no source syncs "
+        "(expected a key in: PAY, PLAT, acme/mobile, acme/web)",
+    ),
+    (
+        "item in a repo no source syncs",
+        _edit('"acme/web#34"', '"acme/infra#34"'),
+        ("acme/infra#34", 1),
+        "programs[0].items[1]: item 'acme/infra#34' is in repo 'acme/infra', which no source syncs "
+        "(expected a key in: PAY, PLAT, acme/mobile, acme/web)",
+    ),
+    (
         "baseline after target",
         _edit("baseline_date = 2026-10-01", "baseline_date = 2027-10-01"),
         ("[[programs]]", 1),

@@ -250,11 +250,18 @@ def configs(draw: st.DrawFn) -> dict[str, Any]:
             chosen = draw(st.lists(st.sampled_from(sources), min_size=1, max_size=2))
             teams.append({"slug": slug, "name": draw(TEXT), "scopes": [scope_for(s) for s in chosen]})
 
+    # Explicit items must be in a synced project or repo.
+    item_keys = [
+        f"{p}-{n}" if s["kind"] == "jira" else f"{s['options']['org']}/{p}#{n}"
+        for s in sources
+        for p in (s["options"]["projects"] if s["kind"] == "jira" else s["options"]["repos"])
+        for n in (1, 12)
+    ]
     programs = []
-    for slug in draw(st.lists(SLUG, unique=True, max_size=2)):
+    for slug in draw(st.lists(SLUG, unique=True, max_size=2)) if sources else []:
         program: dict[str, Any] = {"slug": slug, "name": draw(TEXT)}
         rules = []
-        for src in draw(st.lists(st.sampled_from(sources), max_size=2)) if sources else []:
+        for src in draw(st.lists(st.sampled_from(sources), max_size=2)):
             if src["kind"] == "jira":
                 rules.append({"source": src["name"], "jql": draw(TEXT)})
             else:
@@ -262,14 +269,7 @@ def configs(draw: st.DrawFn) -> dict[str, Any]:
         if rules:
             program["scope"] = rules
         if not rules or draw(st.booleans()):
-            program["items"] = draw(
-                st.lists(
-                    st.from_regex(r"[A-Z]{2,4}-[1-9][0-9]{0,3}|acme/web#[1-9][0-9]{0,3}", fullmatch=True),
-                    min_size=1,
-                    max_size=3,
-                    unique=True,
-                )
-            )
+            program["items"] = draw(st.lists(st.sampled_from(item_keys), min_size=1, max_size=3, unique=True))
         if draw(st.booleans()):
             target = draw(st.dates(min_value=date(2020, 1, 1), max_value=date(2030, 12, 31)))
             program["target_date"] = target
