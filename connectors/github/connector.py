@@ -157,6 +157,8 @@ class _Scan:
 
     pending_prs: dict[str, list[str]] = field(default_factory=dict)
     signals: dict[str, ProjectSignals] | None = None
+    # id -> updated_at of the previous page: the re-anchored next page starts with the anchor again
+    previous_page: dict[Any, Any] = field(default_factory=dict)
 
 
 class GitHubConnector:
@@ -361,8 +363,13 @@ class GitHubConnector:
     ) -> tuple[list[WorkItemRecord], datetime | None]:
         newest: datetime | None = None
         issues: list[Mapping[str, Any]] = []
+        previous, scan.previous_page = scan.previous_page, {}
         for payload in payloads:
-            updated = parse_time(payload.get("updated_at"))
+            stamp = payload.get("updated_at")
+            scan.previous_page[payload.get("id")] = stamp
+            if previous.get(payload.get("id"), False) == stamp:
+                continue  # the same issue, unchanged, already delivered with the previous page
+            updated = parse_time(stamp)
             if updated is not None and (newest is None or updated > newest):
                 newest = updated
             if is_pull_request(payload):
