@@ -440,14 +440,21 @@ class WebhookDispatcher:
         *,
         action: str | None = None,
         scope: str | None = None,
+        hook_id: int | None = None,
     ) -> list[int]:
         """Queue one delivery per interested target; returns the delivery ids (none if no target).
 
         ``event`` is GitHub's event name (``issues``) or Jira's ``webhookEvent``
-        (``jira:issue_updated``); ``scope`` is the GitHub repository full name the event concerns.
+        (``jira:issue_updated``); ``scope`` is the GitHub repository full name the event concerns;
+        ``hook_id`` sends to that one target only, whatever its event filter (GitHub's ``ping``).
         """
         with self._lock:
-            targets = [t for t in self._targets.values() if t.tracker == tracker and t.wants(event, scope)]
+            if hook_id is not None:
+                targets = [t for t in self._targets.values() if t.id == hook_id]
+            else:
+                targets = [
+                    t for t in self._targets.values() if t.tracker == tracker and t.wants(event, scope)
+                ]
         if not targets:
             return []
         body = dumps(payload)

@@ -497,7 +497,23 @@ class Api:
         target = hooks.target(hook_id)
         assert target is not None
         target.active = bool(data.get("active", True))
-        return self.json(request, self._hook_json(target, path), 201)
+        hook_json = self._hook_json(target, path)
+        self._ping(target, scope, hook_json)
+        return self.json(request, hook_json, 201)
+
+    def _ping(self, target: Any, scope: str, hook_json: dict[str, Any]) -> None:
+        """GitHub sends a ``ping`` event to a hook right after it is created."""
+        payload: dict[str, Any] = {
+            "zen": "Keep it logically awesome.",
+            "hook_id": target.id,
+            "hook": hook_json,
+        }
+        repo = self.world.repos.get(scope)
+        if repo is not None:
+            payload["repository"] = self.world.repo_dict(repo)
+        payload["organization"] = payloads.organization(self.world, scope.split("/")[0])
+        payload["sender"] = self.world.user_json(self.world.actor)
+        self.world.ctx.webhooks.emit("github", "ping", payload, scope=scope, hook_id=target.id)
 
     def _target(self, request: Request) -> Any:
         scope, _ = self.hook_scope(request)

@@ -1142,7 +1142,60 @@ class GitHubWorld:
             return {"from": old_key, "key": new.key, "id": str(new.id), "old_id": str(it.id)}
         if kind in ("link", "unlink"):
             return self._link(kind, op)
+        if kind == "milestone":
+            return self._milestone_op(op)
         raise MutationError(f"unknown GitHub op {kind!r}", 400)
+
+    def _milestone_op(self, op: dict[str, Any]) -> dict[str, Any]:
+        """Create or change a milestone (a release): ``{"op": "milestone", "repo", "title", "state"?,
+        "due_on"? (YYYY-MM-DD), "description"?}``; sends the ``milestone`` webhook."""
+        repo = self.repos.get(str(op.get("repo")))
+        if repo is None:
+            raise MutationError(f"no repository {op.get('repo')!r}", 404)
+        title = str(op.get("title") or "")
+        if not title:
+            raise MutationError("a milestone needs a title", 400)
+        now = self.now()
+        ms = next((m for m in repo.milestones.values() if m.title == title), None)
+        due = op.get("due_on")
+        due_on = datetime.fromisoformat(str(due)).replace(hour=7, tzinfo=UTC) if due else None
+        actions: list[tuple[str, dict[str, Any]]] = []
+        if ms is None:
+            number = max(repo.milestones, default=0) + 1
+            ms = Milestone(
+                self.new_id(),
+                number,
+                title,
+                op.get("description"),
+                "open",
+                due_on,
+                now,
+                now,
+                None,
+                self.actor,
+            )
+            repo.milestones[number] = ms
+            actions.append(("created", {}))
+        else:
+            changes: dict[str, Any] = {}
+            if due and due_on != ms.due_on:
+                changes["due_on"] = {"from": payloads.ts(ms.due_on)}
+                ms.due_on = due_on
+            if "description" in op and op["description"] != ms.description:
+                changes["description"] = {"from": ms.description or ""}
+                ms.description = op["description"]
+            if changes:
+                actions.append(("edited", {"changes": changes}))
+        state = op.get("state")
+        if state in ("open", "closed") and state != ms.state:
+            ms.state = state
+            ms.closed_at = now if state == "closed" else None
+            actions.append(("closed" if state == "closed" else "opened", {}))
+        ms.updated_at = now
+        self._drop_milestone(repo, ms.number)
+        for action, extra in actions:
+            self.emit("milestone", action, repo, {"milestone": payloads.milestone(self, repo, ms), **extra})
+        return {"repo": repo.full_name, "number": ms.number, "title": ms.title, "state": ms.state}
 
     def _set_parent(self, it: Issue, parent_key: str | None) -> None:
         if parent_key is None:

@@ -38,10 +38,11 @@ def test_create_update_comment_with_pygithub_send_signed_webhooks(
     )
     created.edit(state="closed", state_reason="not_planned", title="Support promo codes at checkout")
     created.create_comment("Descoped for v2.")
-    received = receiver.wait_for(4)
+    received = receiver.wait_for(5)
 
     kinds = [(e, a) for e, a, _ in events(receiver)]
-    assert kinds[0] == ("issues", "opened")
+    assert kinds[0] == ("ping", None)  # GitHub pings a new hook
+    assert kinds[1] == ("issues", "opened")
     assert ("issues", "edited") in kinds and ("issues", "closed") in kinds
     assert kinds[-1] == ("issue_comment", "created")
     for r in received:
@@ -145,16 +146,17 @@ def test_deliveries_api_lists_and_redelivers(
     hook = repo.create_hook("web", {"url": receiver.url, "content_type": "json", "secret": "x"}, ["issues"])
     sandbox.mutate(tracker="github", op="touch", key="acme/api-gateway#4")
     sandbox.mutate(tracker="github", op="touch", key="acme/web#4")  # another repository: not this hook's
-    receiver.wait_for(1)
+    receiver.wait_for(2)
     sandbox.deliveries(wait=5)
     status, _, data = gh.requester.requestJson("GET", f"/repos/acme/api-gateway/hooks/{hook.id}/deliveries")
     deliveries = json.loads(data)
-    assert status == 200 and len(deliveries) == 1 and deliveries[0]["event"] == "issues"
+    assert status == 200
+    assert [d["event"] for d in deliveries] == ["issues", "ping"]  # newest first
     status, _, _ = gh.requester.requestJson(
         "POST", f"/repos/acme/api-gateway/hooks/{hook.id}/deliveries/{deliveries[0]['id']}/attempts"
     )
     assert status == 202
-    received = receiver.wait_for(2)
+    received = [r for r in receiver.wait_for(3) if r.headers["X-GitHub-Event"] == "issues"]
     assert len(received) == 2
     assert received[0].headers["X-GitHub-Delivery"] == received[1].headers["X-GitHub-Delivery"]
     assert received[0].body == received[1].body
@@ -181,3 +183,36 @@ def test_webhook_reorder_fault_swaps_neighbours(sandbox: SandboxHandle, receiver
     sandbox.deliveries(wait=5)
     titles = [json.loads(r.body)["issue"]["title"] for r in receiver.wait_for(2)]
     assert titles == ["second", "first"]
+
+
+def test_milestone_changes_send_milestone_webhooks(sandbox: SandboxHandle, receiver: Receiver) -> None:
+    sandbox.register_webhook("github", receiver.url, "k")
+    created = sandbox.mutate(
+        tracker="github", op="milestone", repo="acme/web", title="v2.2", due_on="2030-01-15"
+    )
+    sandbox.mutate(tracker="github", op="milestone", repo="acme/web", title="v2.0", state="closed")
+    receiver.wait_for(2)
+    assert [(e, a) for e, a, _ in events(receiver)] == [("milestone", "created"), ("milestone", "closed")]
+    releases = {r["name"]: r for r in sandbox.truth()["releases"] if r["scope"] == "acme/web"}
+    assert releases["v2.0"]["released"] is True
+    assert releases["v2.2"] == {
+        "tracker": "github",
+        "scope": "acme/web",
+        "id": releases["v2.2"]["id"],
+        "name": "v2.2",
+        "due_date": "2030-01-15",
+        "released": False,
+    }
+    assert created["number"] == 5
+
+
+def test_activity_walk_mutates_and_sends_webhooks(receiver: Receiver) -> None:
+    from sandbox.testing import running_sandbox
+
+    with running_sandbox(activity=True, activity_interval=0.02) as handle:
+        handle.register_webhook("github", receiver.url, "k")
+        handle.register_webhook("jira", receiver.url, "k")
+        received = receiver.wait_for(6)
+    assert len(received) >= 6
+    for r in received:
+        assert "X-GitHub-Event" in r.headers or "X-Atlassian-Webhook-Identifier" in r.headers
