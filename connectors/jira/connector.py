@@ -59,6 +59,13 @@ log = logging.getLogger("crosstrack.connectors.jira")
 JIRA = TrackerKind.JIRA
 CURSOR_VERSION = 1
 
+# Deferred changelog reads (Cloud): one bulkfetch serves up to 1000 issues; flush earlier when
+# about one answer's worth of histories waits, or after some pages (bounds how far a restart
+# has to go back, since no cursor is given while issues wait).
+_BULKFETCH_ISSUES = 1000
+_BULKFETCH_HISTORIES = 10_000
+_DEFER_PAGES = 20
+
 _TYPE_NAME_BY_KIND = {
     ItemKind.INITIATIVE: "Initiative",
     ItemKind.EPIC: "Epic",
@@ -341,6 +348,11 @@ class JiraConnector:
         start = scan.start
         last_total: int | None = None
         pages = 0
+        # Issues whose expanded changelog is truncated wait here until one bulkfetch can serve
+        # many of them (Cloud); batches give no cursor while any wait, so nothing is skipped.
+        deferred: list[tuple[Mapping[str, Any], datetime]] = []
+        deferred_histories = 0
+        pages_deferred = 0
         # The next page is fetched (and decoded) in a background thread while this one is mapped
         # and consumed: the tracker's time and ours overlap instead of adding up. Only the next
         # page of the same scan is prefetched, so no request is sent that a scan would not send.
@@ -377,18 +389,44 @@ class JiraConnector:
                 pending = None
                 if shrunk or not page.last:
                     pending = prefetch.submit(self._search_page, query, offset, token, changelog=True)
-                records = self._map_page(page.issues, window_start, seen)
+                accepted = self._accept(page.issues, seen)
+                truncated = [e for e in accepted if not changelog_is_complete(e[0].get("changelog"))]
+                if truncated and self.cloud:
+                    deferred.extend(truncated)
+                    deferred_histories += sum(
+                        int((e[0].get("changelog") or {}).get("total") or 0) for e in truncated
+                    )
+                    waiting = {id(e[0]) for e in truncated}
+                    records = self._finish([e for e in accepted if id(e[0]) not in waiting], window_start, {})
+                elif truncated:
+                    records = self._finish(
+                        accepted, window_start, self._fetch_histories([e[0] for e in truncated])
+                    )
+                else:
+                    records = self._finish(accepted, window_start, {})
+                if deferred:
+                    pages_deferred += 1
+                    if (
+                        pending is None
+                        or len(deferred) >= _BULKFETCH_ISSUES
+                        or deferred_histories >= _BULKFETCH_HISTORIES
+                        or pages_deferred >= _DEFER_PAGES
+                    ):
+                        full = self._fetch_histories([e[0] for e in deferred])
+                        records += self._finish(deferred, window_start, full)
+                        deferred, deferred_histories, pages_deferred = [], 0, 0
                 log.info(
                     "connector.jira.page",
                     extra={"source": self.settings.name, "items": len(page.issues), "offset": page.start_at},
                 )
-                if shrunk:
-                    yield ChangeBatch(records, None)
-                elif page.last:
-                    yield ChangeBatch(records, self._dump_cursor(start, None))
+                batch = tuple(records)
+                if shrunk or deferred:
+                    yield ChangeBatch(batch, None)
+                elif pending is None:
+                    yield ChangeBatch(batch, self._dump_cursor(start, None))
                 else:
                     resume = _Scan(scan.lower, start, offset, token)
-                    yield ChangeBatch(records, self._dump_cursor(state.since, resume))
+                    yield ChangeBatch(batch, self._dump_cursor(state.since, resume))
         finally:
             prefetch.shutdown(wait=True, cancel_futures=True)
 
@@ -428,9 +466,10 @@ class JiraConnector:
         last = not issues or (total_i is not None and start_at + len(issues) >= total_i)
         return _Page(issues, start_at, total_i, None, last, response.server_date)
 
-    def _map_page(
-        self, issues: Sequence[Mapping[str, Any]], window_start: datetime | None, seen: dict[str, datetime]
-    ) -> tuple[WorkItemRecord, ...]:
+    def _accept(
+        self, issues: Sequence[Mapping[str, Any]], seen: dict[str, datetime]
+    ) -> list[tuple[Mapping[str, Any], datetime]]:
+        """Drop repeats (keeping the newest ``updated``) and learn the page's current statuses."""
         fresh: list[tuple[Mapping[str, Any], datetime]] = []
         categories = self._ctx.categories
         new_statuses = []
@@ -453,13 +492,19 @@ class JiraConnector:
             status = fields.get("status")
             if isinstance(status, dict) and str(status.get("id")) not in categories:
                 new_statuses.append(status)
-        # Learn the categories of every current status on the page before reading histories.
+        # Learn the categories of every current status before reading any history.
         if new_statuses:
             categories.update(status_categories_from(new_statuses))
-        truncated = [i for i, _ in fresh if not changelog_is_complete(i.get("changelog"))]
-        full_histories = self._fetch_histories(truncated) if truncated else {}
+        return fresh
+
+    def _finish(
+        self,
+        entries: Sequence[tuple[Mapping[str, Any], datetime]],
+        window_start: datetime | None,
+        full_histories: Mapping[str, list[dict[str, Any]]],
+    ) -> list[WorkItemRecord]:
         records: list[WorkItemRecord] = []
-        for issue, updated in fresh:
+        for issue, updated in entries:
             iid = str(issue["id"])
             histories = full_histories.get(iid)
             try:
@@ -473,7 +518,7 @@ class JiraConnector:
                 if raw_histories and remote_link_changed(raw_histories, window_start):
                     record = self._with_remote_links(record)
             records.append(record)
-        return tuple(records)
+        return records
 
     # -- changelogs and remote links ------------------------------------------------------------------
 
