@@ -199,6 +199,20 @@ class JiraRoutes:
                 return json_response(self.render.user_obj(user, self.api_version(request)))
         return error(404, f"The user with account ID '{wanted}' does not exist.")
 
+    async def user_search(self, request: Request, account: str) -> Response:
+        """`user/search?query=` (Cloud) / `?username=` (DC): users whose email, name or display
+        name contains the text, paged with startAt/maxResults; a bare JSON list, as Jira answers."""
+        text = (request.query_params.get("query") or request.query_params.get("username") or "").lower()
+        start = _int(request.query_params.get("startAt"), 0)
+        size = min(_int(request.query_params.get("maxResults"), 50), 1000)
+        found = [
+            u
+            for u in self.world.users.values()
+            if text and (text in u.email.lower() or text in u.display_name.lower() or text == u.account_id)
+        ]
+        v = self.api_version(request)
+        return json_response([self.render.user_obj(u, v) for u in found[start : start + size]])
+
     async def fields(self, request: Request, account: str) -> Response:
         def system(
             fid: str, name: str, schema: dict[str, Any] | None, clauses: list[str], **kw: Any
@@ -698,6 +712,14 @@ class JiraRoutes:
         self.world.delete_issue(issue, account, self.world.now_ms())
         return Response(status_code=204)
 
+    async def assign(self, request: Request, account: str) -> Response:
+        """`PUT /issue/{key}/assignee` (`jira.assign_issue`): `accountId` on Cloud, `name` on DC."""
+        issue = self.issue_or_404(request.path_params["key"])
+        body = await self.body(request)
+        items = self.world.apply_fields(issue, {"assignee": body or None})
+        self.world.record_change(issue, items, account, self.world.now_ms())
+        return Response(status_code=204)
+
     async def transitions(self, request: Request, account: str) -> Response:
         issue = self.issue_or_404(request.path_params["key"])
         v = self.api_version(request)
@@ -1037,8 +1059,8 @@ def build_routes(world: JiraWorld) -> list[BaseRoute]:
     `GET /rest/api/3/search/jql`, not a template with a version placeholder."""
     r = JiraRoutes(world)
     routes: list[BaseRoute] = []
-    for version in (2, 3):
-        api = f"/rest/api/{version}"
+    for name, version in (("2", 2), ("3", 3), ("latest", 2)):  # `jira` uses "latest" for a few calls
+        api = f"/rest/api/{name}"
 
         def e(fn: Callable[[Request, str], Awaitable[Response]], v: int = version) -> Handler:
             return r.endpoint(fn, v)
@@ -1047,6 +1069,7 @@ def build_routes(world: JiraWorld) -> list[BaseRoute]:
             Route(f"{api}/serverInfo", e(r.server_info), methods=["GET"]),
             Route(f"{api}/myself", e(r.myself), methods=["GET"]),
             Route(f"{api}/user", e(r.user), methods=["GET"]),
+            Route(f"{api}/user/search", e(r.user_search), methods=["GET"]),
             Route(f"{api}/field", e(r.fields), methods=["GET"]),
             Route(f"{api}/issueLinkType", e(r.link_types), methods=["GET"]),
             Route(f"{api}/issuetype", e(r.issue_types), methods=["GET"]),
@@ -1065,6 +1088,7 @@ def build_routes(world: JiraWorld) -> list[BaseRoute]:
             Route(f"{api}/issue/{{key}}", e(r.get_issue), methods=["GET"]),
             Route(f"{api}/issue/{{key}}", e(r.edit_issue), methods=["PUT"]),
             Route(f"{api}/issue/{{key}}", e(r.delete_issue), methods=["DELETE"]),
+            Route(f"{api}/issue/{{key}}/assignee", e(r.assign), methods=["PUT"]),
             Route(f"{api}/issue/{{key}}/transitions", e(r.transitions), methods=["GET"]),
             Route(f"{api}/issue/{{key}}/transitions", e(r.do_transition), methods=["POST"]),
             Route(f"{api}/issue/{{key}}/comment", e(r.comments), methods=["GET", "POST"]),

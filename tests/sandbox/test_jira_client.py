@@ -108,6 +108,14 @@ def test_enhanced_search_fields_default_to_id_and_caps_follow_the_fields(cloud: 
     assert set(repeated["issues"][0]["fields"]) == {"summary", "status", "labels"}
 
 
+def test_approximate_count_matches_the_search(cloud: SandboxHandle) -> None:
+    client = cloud_client(cloud)
+    jql = "project = PLAT AND issuetype in (Story, Bug)"
+    assert client.approximate_issue_count(jql) == len(
+        client.enhanced_search_issues(jql, maxResults=0, fields="id")
+    )
+
+
 def test_cloud_legacy_search_is_gone_and_bad_jql_is_400(cloud: SandboxHandle) -> None:
     auth = (USER, TOKEN)
     gone = httpx.get(f"{cloud.jira_url}/rest/api/2/search", params={"jql": "project = PAY"}, auth=auth)
@@ -230,11 +238,13 @@ def test_create_edit_transition_comment_and_link(fresh: SandboxHandle) -> None:
     client.add_comment(created.key, "Started")
     names = {t["name"] for t in client.transitions(created.key)}
     assert {"In Progress", "Done", "Won't Do"} <= names
+    client.assign_issue(created.key, "priya.raman@example.com")
     client.transition_issue(created.key, "Won't Do")
     client.create_issue_link("Blocks", created.key, "PAY-3")
     again = client.issue(created.key)
     assert again.fields.summary == "Retry webhooks with backoff"
     assert again.fields.labels == ["backend"]
+    assert again.fields.assignee.emailAddress == "priya.raman@example.com"
     assert (again.fields.status.name, again.fields.resolution.name) == ("Done", "Won't Do")
     assert again.fields.status.statusCategory.key == "done"
     assert [(lk.type.name, lk.outwardIssue.key) for lk in again.fields.issuelinks] == [("Blocks", "PAY-3")]
