@@ -16,10 +16,11 @@ from sqlalchemy import Engine
 
 from api.errors import install_error_handlers
 from api.metrics import install_metrics
-from api.routes import catalog, health, tokens
+from api.routes import catalog, health, tokens, webhooks
 from sync.catalog import apply_config
-from sync.config import load_config
 from sync.db import make_engine, make_sessionmaker, session_scope
+from sync.runtime import Runtime
+from sync.scheduler import BackgroundRunner
 from sync.settings import Settings
 
 __all__ = ["create_app"]
@@ -35,19 +36,39 @@ Every error answers in one shape: `{"error": {"status", "code", "message", "deta
 """
 
 
-def create_app(settings: Settings, *, engine: Engine | None = None, load_config_file: bool = True) -> FastAPI:
+def create_app(
+    settings: Settings,
+    *,
+    engine: Engine | None = None,
+    load_config_file: bool = True,
+    runtime: Runtime | None = None,
+    background: bool = False,
+) -> FastAPI:
+    """``background=True`` runs the single-node scheduler and inbox worker inside this process."""
     engine = engine or make_engine(settings.database_url)
+    if runtime is None and settings.config_file is not None and Path(settings.config_file).exists():
+        runtime = Runtime.build(settings, engine=engine)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if load_config_file and settings.config_file and Path(settings.config_file).exists():
-            config = load_config(Path(settings.config_file))
+        if load_config_file and runtime is not None and runtime.config is not None:
             with session_scope(app.state.sessionmaker) as session:
-                report = apply_config(session, config)
+                report = apply_config(session, runtime.config)
             log.info(
                 "api.config_loaded", extra={"file": str(settings.config_file), "programs": report.programs}
             )
+        runner = None
+        if background and runtime is not None:
+            runner = BackgroundRunner(
+                runtime,
+                sync_interval=settings.sync_interval_seconds,
+                reconcile_interval=settings.reconcile_interval_seconds,
+            )
+            app.state.inbox_wakeup = runner.wakeup
+            runner.start()
         yield
+        if runner is not None:
+            runner.stop()
         engine.dispose()
 
     app = FastAPI(
@@ -60,10 +81,12 @@ def create_app(settings: Settings, *, engine: Engine | None = None, load_config_
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.runtime = runtime
     app.state.sessionmaker = make_sessionmaker(engine)
     install_error_handlers(app)
     install_metrics(app)
     app.include_router(health.router)
     app.include_router(catalog.router)
     app.include_router(tokens.router)
+    app.include_router(webhooks.router)
     return app

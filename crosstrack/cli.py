@@ -19,6 +19,7 @@ from sync.config import ConfigError, load_config
 from sync.settings import Settings
 
 if TYPE_CHECKING:
+    from sync.engine import RunSummary
     from sync.runtime import Runtime
 
 app = typer.Typer(
@@ -178,7 +179,7 @@ def _serve(settings: Settings, *, migrate: bool, banner: str | None = None) -> N
         )
     if migrate:
         _migrate(settings.database_url)
-    application = create_app(settings)
+    application = create_app(settings, background=True)
     print(f"crosstrack API on http://{settings.host}:{settings.port}  (docs: /docs)")
     if banner:
         print(banner, flush=True)
@@ -189,33 +190,97 @@ def config_was_explicit(settings: Settings) -> bool:
     return "CROSSTRACK_CONFIG_FILE" in os.environ or settings.config_file != Path("crosstrack.toml")
 
 
+DEMO_ENV = {
+    "CROSSTRACK_JIRA_TOKEN": "sandbox-token",
+    "CROSSTRACK_GITHUB_TOKEN": "sandbox-token",
+    "CROSSTRACK_JIRA_WEBHOOK_SECRET": "demo-webhook-secret",
+    "CROSSTRACK_GITHUB_WEBHOOK_SECRET": "demo-webhook-secret",
+}
+
+
 @app.command()
 def demo(
     port: Annotated[int, typer.Option(help="API port.")] = 8000,
+    sandbox_port: Annotated[int, typer.Option(help="Sandbox port (the example config expects 8765).")] = 8765,
     config: Annotated[Path, typer.Option(help="Config file.")] = Path("examples/crosstrack.toml"),
+    activity: Annotated[
+        bool, typer.Option(help="Let the sandbox make edits that arrive as webhooks.")
+    ] = True,
 ) -> None:
-    """The demo: a SQLite database under .crosstrack/, the example config, a viewer token, the API."""
-    from sync.db import make_engine, make_sessionmaker, session_scope
+    """The whole product on your machine: the tracker sandbox, a first sync into SQLite, the API."""
+    import subprocess
+    import time
+    import urllib.request
+
     from sync.model import Role
     from sync.tokens import create_token
 
+    for key, value in DEMO_ENV.items():
+        os.environ.setdefault(key, value)
     DEMO_DIR.mkdir(exist_ok=True)
-    db_url = f"sqlite:///{(DEMO_DIR / 'demo.db').resolve()}"
-    settings = _settings(database_url=db_url, config_file=config, port=port)
+    db_path = (DEMO_DIR / "demo.db").resolve()
+    for leftover in DEMO_DIR.glob("demo.db*"):
+        leftover.unlink()  # the sandbox starts from its seed each time: so does the demo's model
+    db_url = f"sqlite:///{db_path}"
+
+    sandbox_url = f"http://127.0.0.1:{sandbox_port}"
+    hooks = [
+        f"--webhook=github=http://127.0.0.1:{port}/webhooks/github/github",
+        f"--webhook=jira=http://127.0.0.1:{port}/webhooks/jira/jira",
+    ]
+    cmd = [
+        sys.executable,
+        "-m",
+        "crosstrack",
+        "sandbox",
+        "--port",
+        str(sandbox_port),
+        *hooks,
+        "--webhook-secret",
+        os.environ["CROSSTRACK_GITHUB_WEBHOOK_SECRET"],
+    ]
+    if activity:
+        cmd += ["--activity", "--activity-interval", "5"]
+    log_file = (DEMO_DIR / "sandbox.log").open("w")
+    sandbox_proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT)
     try:
-        load_config(config)
-    except ConfigError as exc:
-        raise UserError(str(exc).splitlines()[0], f"run `crosstrack config check {config}`") from None
-    _migrate(db_url)
-    engine = make_engine(db_url)
-    with session_scope(make_sessionmaker(engine)) as session:
-        token = create_token(session, Role.VIEWER, "demo viewer")
-    engine.dispose()
-    banner = (
-        f"viewer token: {token}\n"
-        f"try:  curl -H 'Authorization: Bearer {token}' http://{settings.host}:{port}/api/v1/programs"
-    )
-    _serve(settings, migrate=False, banner=banner)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{sandbox_url}/healthz", timeout=2):  # noqa: S310 - loopback
+                    break
+            except OSError:
+                if sandbox_proc.poll() is not None or time.monotonic() > deadline:
+                    raise UserError(
+                        f"the sandbox did not start on port {sandbox_port} (see {DEMO_DIR / 'sandbox.log'})",
+                        "is another program using that port? pass --sandbox-port and adjust the config",
+                        code=1,
+                    ) from None
+                time.sleep(0.3)
+        out.print(
+            f"sandbox: Jira {sandbox_url}/jira, GitHub {sandbox_url}/github/api/v3 (log: {DEMO_DIR / 'sandbox.log'})"
+        )
+        runtime = _runtime(config, database_url=db_url, port=port)
+        results = _run_syncs(runtime, runtime.source_names(), full=True, reconcile=False)
+        _print_summary(results)
+        with runtime.sessions.begin() as session:
+            token = create_token(session, Role.VIEWER, "demo viewer")
+        runtime.close()
+        settings = _settings(database_url=db_url, config_file=config, port=port)
+        banner = (
+            f"viewer token: {token}\n"
+            f"try:  curl -H 'Authorization: Bearer {token}' http://{settings.host}:{port}/api/v1/programs\n"
+            + ("sandbox edits arrive as webhooks every few seconds; " if activity else "")
+            + "press Ctrl-C to stop"
+        )
+        _serve(settings, migrate=False, banner=banner)
+    finally:
+        sandbox_proc.terminate()
+        try:
+            sandbox_proc.wait(10)
+        except subprocess.TimeoutExpired:
+            sandbox_proc.kill()
+        log_file.close()
 
 
 def _runtime(config: Path | None, **overrides: object) -> Runtime:
@@ -256,13 +321,6 @@ def sync(
     ] = None,
 ) -> None:
     """Sync sources now, with live progress; exit 1 when any source failed (the others still run)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-    from rich.table import Table
-
-    from sync.engine import RunSummary
-
     runtime = _runtime(config)
     names = source or runtime.source_names()
     unknown = sorted(set(names) - set(runtime.source_names()))
@@ -270,6 +328,22 @@ def sync(
         raise UserError(
             f"unknown source(s): {', '.join(unknown)}", f"known: {', '.join(runtime.source_names())}"
         )
+    results = _run_syncs(runtime, names, full=full, reconcile=reconcile)
+    runtime.close()
+    _print_summary(results)
+    if any(not r.ok for r in results):
+        err.print(
+            "[dim]hint:[/] the other sources were synced; fix the cause and run `crosstrack sync` again"
+        )
+        raise typer.Exit(1)
+
+
+def _run_syncs(runtime: Runtime, names: list[str], *, full: bool, reconcile: bool) -> list[RunSummary]:
+    """Sync the sources in parallel (one thread each) with a live progress line per source."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     engine = runtime.sync_engine()
     results: list[RunSummary] = []
     with Progress(
@@ -302,7 +376,11 @@ def sync(
         with ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:
             for summaries in pool.map(run, names):
                 results.extend(summaries)
-    runtime.close()
+    return results
+
+
+def _print_summary(results: list[RunSummary]) -> None:
+    from rich.table import Table
 
     table = Table(title="sync summary", title_justify="left")
     for col in (
@@ -338,14 +416,9 @@ def sync(
             f"{r.seconds:.1f}",
         )
     out.print(table)
-    failed = [r for r in results if not r.ok]
-    for r in failed:
-        err.print(f"[bold red]error:[/] {r.source} ({r.kind}): {r.error}")
-    if failed:
-        err.print(
-            "[dim]hint:[/] the other sources were synced; fix the cause and run `crosstrack sync` again"
-        )
-        raise typer.Exit(1)
+    for r in results:
+        if not r.ok:
+            err.print(f"[bold red]error:[/] {r.source} ({r.kind}): {r.error}")
 
 
 @app.command()

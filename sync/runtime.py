@@ -34,11 +34,15 @@ class Runtime:
 
     @classmethod
     def build(
-        cls, settings: Settings, config_file: Path | None = None, env: Mapping[str, str] | None = None
+        cls,
+        settings: Settings,
+        config_file: Path | None = None,
+        env: Mapping[str, str] | None = None,
+        engine: Engine | None = None,
     ) -> Runtime:
         path = config_file or settings.config_file
         config = load_config(path) if path is not None and Path(path).exists() else None
-        engine = make_engine(settings.database_url)
+        engine = engine or make_engine(settings.database_url)
         return cls(
             settings=settings, config=config, engine=engine, sessions=make_sessionmaker(engine), env=env
         )

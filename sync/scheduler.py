@@ -1,0 +1,101 @@
+"""Single-node background work (docs/adr/0002): the scheduler and the inbox worker as threads
+inside ``crosstrack serve``. Scaled out, the same task functions run on procrastinate instead.
+
+- inbox: applies webhook deliveries as soon as the intake wakes it (and at least every second,
+  which also re-queues anything left unhandled or due for a retry);
+- scheduler: an incremental sync per source every ``sync_interval`` (first one at start), a
+  reconcile every ``reconcile_interval``; at most one run per source at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from sync.engine import SyncEngine
+from sync.inbox import InboxProcessor
+from sync.runtime import Runtime
+
+__all__ = ["BackgroundRunner"]
+
+log = logging.getLogger("crosstrack.sync.scheduler")
+
+
+class BackgroundRunner:
+    def __init__(
+        self,
+        runtime: Runtime,
+        *,
+        sync_interval: float,
+        reconcile_interval: float,
+        initial_sync: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.runtime = runtime
+        self.engine: SyncEngine = runtime.sync_engine()
+        self.inbox = InboxProcessor(runtime.sessions, runtime.connector_for)
+        self.sync_interval = sync_interval
+        self.reconcile_interval = reconcile_interval
+        self.initial_sync = initial_sync
+        self.clock = clock
+        self.wakeup = threading.Event()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._source_locks = {name: threading.Lock() for name in runtime.source_names()}
+
+    def start(self) -> None:
+        for target, name in ((self._inbox_loop, "inbox"), (self._schedule_loop, "scheduler")):
+            thread = threading.Thread(target=target, name=f"crosstrack-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self.wakeup.set()
+        for thread in self._threads:
+            thread.join(timeout)
+
+    def _inbox_loop(self) -> None:
+        while not self._stop.is_set():
+            self.wakeup.wait(timeout=1.0)
+            self.wakeup.clear()
+            try:
+                while not self._stop.is_set() and self.inbox.process_pending() > 0:
+                    pass
+            except Exception:
+                log.exception("scheduler.inbox.crashed")
+                self._stop.wait(5.0)
+
+    def run_source(self, name: str, kind: str) -> None:
+        lock = self._source_locks.setdefault(name, threading.Lock())
+        if not lock.acquire(blocking=False):
+            return  # a run of this source is under way: the next tick covers it
+        try:
+            summary = self.engine.reconcile(name) if kind == "reconcile" else self.engine.sync(name)
+            if not summary.ok:
+                log.warning(
+                    "scheduler.run.failed", extra={"source": name, "kind": kind, "error": summary.error}
+                )
+        finally:
+            lock.release()
+
+    def _schedule_loop(self) -> None:
+        now = self.clock()
+        names = self.runtime.source_names()
+        next_sync = dict.fromkeys(names, now if self.initial_sync else now + self.sync_interval)
+        next_reconcile = dict.fromkeys(names, now + self.reconcile_interval)
+        while not self._stop.is_set():
+            now = self.clock()
+            for name in names:
+                if self._stop.is_set():
+                    return
+                if now >= next_sync[name]:
+                    next_sync[name] = now + self.sync_interval
+                    self.run_source(name, "incremental")
+                if now >= next_reconcile[name]:
+                    next_reconcile[name] = now + self.reconcile_interval
+                    self.run_source(name, "reconcile")
+            due = min([*next_sync.values(), *next_reconcile.values()], default=now + 60)
+            self._stop.wait(max(0.5, min(30.0, due - self.clock())))
