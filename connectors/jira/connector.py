@@ -98,9 +98,11 @@ class _Discovery:
     fields: FieldMap
     categories: dict[str, StatusCategory]
     projects: dict[str, str] = field(default_factory=dict)  # project id -> key
+    at: datetime | None = None  # when it was read; refreshed once it is older than a day
 
     def as_json(self) -> dict[str, Any]:
         return {
+            "discovered_at": _iso(self.at),
             "tz": self.zone,
             "fields": self.fields.as_json(),
             "statuses": {k: v.value for k, v in self.categories.items()},
@@ -112,13 +114,17 @@ class _Discovery:
         zone = data.get("tz")
         if not isinstance(zone, str) or not isinstance(data.get("fields"), Mapping):
             return None
-        statuses = data.get("statuses") or {}
-        return cls(
-            zone=zone,
-            fields=FieldMap.from_json(data["fields"]),
-            categories={str(k): StatusCategory(v) for k, v in statuses.items()},
-            projects={str(k): str(v) for k, v in (data.get("projects") or {}).items()},
-        )
+        try:
+            statuses = data.get("statuses") or {}
+            return cls(
+                zone=zone,
+                fields=FieldMap.from_json(data["fields"]),
+                categories={str(k): StatusCategory(v) for k, v in statuses.items()},
+                projects={str(k): str(v) for k, v in (data.get("projects") or {}).items()},
+                at=_instant(data.get("discovered_at")),
+            )
+        except (AttributeError, TypeError, ValueError):
+            return None  # a damaged cursor: discover again
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +162,10 @@ def _iso(moment: datetime | None) -> str | None:
 def _instant(value: Any) -> datetime | None:
     if not isinstance(value, str):
         return None
-    parsed = datetime.fromisoformat(value)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
@@ -177,6 +186,7 @@ class JiraConnector:
     - ``fetch_remote_links: bool = True`` read remote links to GitHub (see below);
     - ``github_hosts: list[str] = ["github.com"]`` hosts whose issue URLs are GitHub items;
     - ``keep_raw: bool = True`` keep the issue payload on each record;
+    - ``discovery_max_age_hours: float = 24`` how long discovered zone/fields/statuses are trusted;
     - transport: ``timeout_seconds = 60``, ``max_attempts = 6``, ``retry_backoff_seconds = 1.0``,
       ``max_rate_limit_wait_seconds = 300`` (a longer ``Retry-After`` is raised as RateLimited).
 
@@ -203,6 +213,7 @@ class JiraConnector:
         self.overlap = timedelta(minutes=float(opts.get("overlap_minutes", 2)))
         self.page_size = int(opts.get("page_size") or (5000 if self.cloud else 1000))
         self.fetch_remote_links = bool(opts.get("fetch_remote_links", True))
+        self.discovery_max_age = timedelta(hours=float(opts.get("discovery_max_age_hours", 24)))
         self.github_hosts: tuple[str, ...] = tuple(opts.get("github_hosts") or ("github.com",))
         self._client = JiraClient(settings, pacer=pacer)
         self.base_url = self._client.base_url
@@ -264,7 +275,7 @@ class JiraConnector:
         if isinstance(statuses, list):
             categories.update(status_categories_from(statuses))
         projects = self._discovery.projects if self._discovery else {}
-        self._adopt(_Discovery(str(zone), fieldmap, categories, projects))
+        self._adopt(_Discovery(str(zone), fieldmap, categories, projects, datetime.now(UTC)))
         log.info(
             "connector.jira.discovery",
             extra={"source": self.settings.name, "zone": zone, "fields": fieldmap.as_json()},
@@ -335,7 +346,13 @@ class JiraConnector:
         fetches present ids it does not know.
         """
         state = self._parse_cursor(cursor)
-        self.discover()
+        # The account's time zone or the custom fields may change: re-read them now and then
+        # (three requests once a day; every other incremental stays at one request).
+        found = self._discovery
+        stale = found is not None and (
+            found.at is None or datetime.now(UTC) - found.at > self.discovery_max_age
+        )
+        self.discover(refresh=stale)
         scan = state.scan or _Scan(lower=state.since, start=datetime.min.replace(tzinfo=UTC))
         fresh = state.scan is None
         since_text = None

@@ -584,3 +584,25 @@ def test_truncated_changelogs_wait_for_one_bulkfetch_across_pages() -> None:
         assert all(b.cursor is None for b in batches[first_held:-1])
         assert batches[-1].cursor is not None
         assert {i.key for i in batches[-1].items} >= heavy
+
+
+def test_discovery_is_refreshed_once_it_is_a_day_old(sb: SandboxHandle, flavour: str) -> None:
+    _, cursor = sync(connector(sb), None)
+    state = orjson.loads(cursor or "{}")
+    state["discovered_at"] = (datetime.now(UTC) - timedelta(hours=25)).isoformat()
+    mark = sb.stats()["total"]
+    fresh = connector(sb)
+    _, new_cursor = sync(fresh, orjson.dumps(state).decode())
+    routes = sorted(f"{e['method']} {e['route']}" for e in sb.stats(mark)["entries"])
+    api = "3" if flavour == "cloud" else "2"
+    assert routes == sorted(
+        [SEARCH[flavour], *(f"GET /rest/api/{api}/{p}" for p in ("field", "myself", "status"))]
+    )
+    assert datetime.fromisoformat(orjson.loads(new_cursor or "{}")["discovered_at"]) > datetime.now(
+        UTC
+    ) - timedelta(minutes=5)
+
+
+def test_a_damaged_cursor_falls_back_to_a_full_scan(sb: SandboxHandle) -> None:
+    items, _ = sync(connector(sb), '{"v": 1, "since": "yesterday", "tz": 3, "statuses": {"1": "maybe"}}')
+    assert len(items) == len(jira_truth(sb))
