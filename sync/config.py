@@ -340,6 +340,12 @@ class GitHubOptions(_Model):
         _unique([p.number for p in value])
         return value
 
+    @model_validator(mode="after")
+    def _unique_full_names(self) -> GitHubOptions:
+        # "web" and "acme/web" are the same repository.
+        _unique([r.lower() for r in self.full_repo_names()])
+        return self
+
     def full_repo_names(self) -> list[str]:
         """``repos`` as ``owner/name`` (a bare name belongs to ``org``)."""
         return [r if "/" in r else f"{self.org}/{r}" for r in self.repos]
@@ -677,6 +683,9 @@ def _cross_check(
         return sources[name]
 
     seen_slugs: dict[str, Loc] = {}
+    # The same scope owned twice would make an item's team ambiguous (a narrower scope, such as a
+    # component or a label, is fine: it is a different scope).
+    owners: dict[tuple[object, ...], Loc] = {}
     for loc, team in teams:
         if team.slug in seen_slugs:
             issues.append(
@@ -688,6 +697,22 @@ def _cross_check(
         seen_slugs.setdefault(team.slug, loc)
         for i, scope in enumerate(team.scopes):
             sloc: Loc = (*loc, "scopes", i)
+            identity = (
+                scope.source,
+                scope.project,
+                (scope.repo or "").lower(),
+                scope.component,
+                None if scope.board is None else str(scope.board),
+                scope.label,
+            )
+            if identity in owners:
+                issues.append(
+                    _Issue(
+                        sloc,
+                        f"this scope is already declared at {_fmt_loc(owners[identity])} (expected each scope once)",
+                    )
+                )
+            owners.setdefault(identity, sloc)
             src = lookup((*sloc, "source"), scope.source)
             if not src:
                 continue

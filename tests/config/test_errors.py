@@ -199,6 +199,21 @@ CASES = [
         "sources[1].options.repos: 'web' is listed twice (expected each value once)",
     ),
     (
+        "same repo by name and full name",
+        _edit('repos = ["web", "mobile"]', 'repos = ["web", "acme/WEB"]'),
+        ("[sources.options]", 2),
+        "sources[1].options: 'acme/web' is listed twice (expected each value once)",
+    ),
+    (
+        "scope owned by two teams",
+        _edit(
+            'scopes = [{ source = "github", repo = "acme/web", label = "frontend" }]',
+            'scopes = [{ source = "jira", project = "PAY" }]',
+        ),
+        ('scopes = [{ source = "jira", project = "PAY" }]', 2),
+        "teams[1].scopes[0]: this scope is already declared at teams[0].scopes[0] (expected each scope once)",
+    ),
+    (
         "negative overlap",
         _edit('projects = ["PAY", "PLAT"]', 'projects = ["PAY", "PLAT"]\noverlap_minutes = -1'),
         ("overlap_minutes", 1),

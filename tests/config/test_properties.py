@@ -245,10 +245,14 @@ def configs(draw: st.DrawFn) -> dict[str, Any]:
         return scope
 
     teams = []
+    owned: list[dict[str, Any]] = []  # each scope belongs to one team only
     if sources:
         for slug in draw(st.lists(SLUG, unique=True, max_size=3)):
-            chosen = draw(st.lists(st.sampled_from(sources), min_size=1, max_size=2))
-            teams.append({"slug": slug, "name": draw(TEXT), "scopes": [scope_for(s) for s in chosen]})
+            scopes = [scope_for(s) for s in draw(st.lists(st.sampled_from(sources), min_size=1, max_size=2))]
+            scopes = [sc for i, sc in enumerate(scopes) if sc not in owned and sc not in scopes[:i]]
+            owned += scopes
+            if scopes:
+                teams.append({"slug": slug, "name": draw(TEXT), "scopes": scopes})
 
     # Explicit items must be in a synced project or repo.
     item_keys = [
