@@ -9,6 +9,7 @@ sprints as legacy strings and identifies users by `name`.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -226,10 +227,12 @@ class Renderer:
         # once: rendering a page of 100 issues must take a few milliseconds.
         self._memo: dict[tuple[Any, ...], Any] = {}
         self._api: dict[int, str] = {}
+        self._refs: OrderedDict[tuple[int, int, int], Any] = OrderedDict()
 
     def clear(self) -> None:
         self._memo.clear()
         self._api.clear()
+        self._refs.clear()
 
     def _memoized(self, key: tuple[Any, ...], build: Any) -> Any:
         """The shared sub-object, pre-encoded (an `orjson.Fragment` is copied, not re-serialized)."""
@@ -460,6 +463,19 @@ class Renderer:
             "self": f"{self.api(version)}/issueLinkType/{link_type.id}",
         }
 
+    def ref(self, issue: Issue, version: int) -> Any:
+        """`issue_ref` pre-encoded, shared by every issue that embeds it (an epic's 50 children),
+        until the issue changes (its `rev` is part of the key)."""
+        key = (issue.id, issue.rev, version)
+        refs = self._refs
+        value = refs.get(key)
+        if value is None:
+            value = orjson.Fragment(orjson.dumps(self.issue_ref(issue, version)))
+            refs[key] = value
+            if len(refs) > 20_000:
+                refs.popitem(last=False)
+        return value
+
     def issue_ref(self, issue: Issue, version: int = 2) -> dict[str, Any]:
         """The short form of an issue inside another one (parent, links, subtasks)."""
         return {
@@ -582,7 +598,7 @@ class Renderer:
         if every or "issuelinks" in want:
             fields["issuelinks"] = [self.issue_link(issue, world.links[i], version) for i in issue.link_ids]
         if every or "subtasks" in want:
-            fields["subtasks"] = [self.issue_ref(c, version) for c in issue.children if c.issue_type.subtask]
+            fields["subtasks"] = [self.ref(c, version) for c in issue.children if c.issue_type.subtask]
         if every or "duedate" in want:
             fields["duedate"] = issue.due_date
         if every or "created" in want:
@@ -607,7 +623,7 @@ class Renderer:
                 for s in issue.sprint_ids
             ] or None
         if (every or "parent" in want) and (self.cloud or not epic_child) and issue.parent is not None:
-            fields["parent"] = self.issue_ref(issue.parent, version)
+            fields["parent"] = self.ref(issue.parent, version)
         if self.cloud:
             if every or CUSTOM_START_DATE in want:
                 fields[CUSTOM_START_DATE] = issue.start_date
@@ -627,9 +643,9 @@ class Renderer:
         # On the source the link shows the destination as `outwardIssue` ("A blocks B"),
         # on the destination the source as `inwardIssue` ("B is blocked by A").
         if link.source is issue:
-            entry["outwardIssue"] = self.issue_ref(link.destination, version)
+            entry["outwardIssue"] = self.ref(link.destination, version)
         else:
-            entry["inwardIssue"] = self.issue_ref(link.source, version)
+            entry["inwardIssue"] = self.ref(link.source, version)
         return entry
 
     def issue(

@@ -74,7 +74,7 @@ class JiraWorld:
         self.render = payloads.Renderer(self)
         self._query_cache: OrderedDict[tuple[str, str], Query] = OrderedDict()
         self._result_cache: OrderedDict[tuple[str, str | None, int], list[Issue]] = OrderedDict()
-        self._json_cache: dict[tuple[Any, ...], bytes] = {}
+        self._json_cache: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
         self.reset()
 
     # --- setup -----------------------------------------------------------------------------------
@@ -201,10 +201,28 @@ class JiraWorld:
         return link
 
     def add_remote_link(
-        self, issue: Issue, url: str, title: str, relationship: str | None, **kw: Any
+        self,
+        issue: Issue,
+        url: str,
+        title: str,
+        relationship: str | None,
+        *,
+        author: str | None = None,
+        at_ms: int | None = None,
+        **kw: Any,
     ) -> RemoteLink:
         link = RemoteLink(next(self._remote_ids), url, title, relationship, **kw)
         issue.remote_links = [*issue.remote_links, link]
+        # Jira writes a RemoteIssueLink item into the changelog when a remote link is added
+        # (https://support.atlassian.com/jira-software-cloud/docs/what-are-issue-field-changes/).
+        self.add_history(
+            issue,
+            author,
+            at_ms if at_ms is not None else issue.updated_ms,
+            [{"field": "RemoteIssueLink", "fieldtype": "jira", "from": None, "fromString": None,
+              "to": str(link.id), "toString": f"This issue links to \"{title}\""}],
+        )
+        self.invalidate(issue)
         return link
 
     def add_comment(self, issue: Issue, author: str, body: str, at_ms: int) -> Comment:
@@ -267,7 +285,7 @@ class JiraWorld:
         data = dumps(self.render.issue(issue, version, selection, cap))
         cache[key] = data
         if len(cache) > JSON_CACHE_SIZE:
-            del cache[next(iter(cache))]
+            cache.popitem(last=False)  # O(1); deleting a plain dict's first key degrades with churn
         return data
 
     def set_updated(self, issue: Issue, updated_ms: int) -> None:
