@@ -12,7 +12,6 @@ import bisect
 import itertools
 import random
 from collections import OrderedDict
-from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -73,7 +72,7 @@ class JiraWorld:
         self.config = config
         self.render = payloads.Renderer(self)
         self._query_cache: OrderedDict[tuple[str, str], Query] = OrderedDict()
-        self._result_cache: OrderedDict[tuple[str, str | None, int], list[Issue]] = OrderedDict()
+        self._result_cache: OrderedDict[tuple[str, str | None], tuple[int, list[Issue]]] = OrderedDict()
         self._json_cache: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
         self.reset()
 
@@ -102,7 +101,10 @@ class JiraWorld:
         self.boards: dict[int, Board] = {}
         self.sprints: dict[int, Sprint] = {}
         self.by_updated: list[tuple[int, int]] = []
-        self.generation = 0  # bumps on every change; keys the search result cache
+        self.generation = 0  # bumps on every change
+        self.search_generation = 0  # bumps when an issue's searchable state changes (see search)
+        self._changes: list[tuple[int, int]] = []  # (search generation, issue id)
+        self._changes_floor = 0
         self.next_number: dict[str, int] = {}
         self._ids = itertools.count(10000)
         self._link_ids = itertools.count(10100)
@@ -219,8 +221,16 @@ class JiraWorld:
             issue,
             author,
             at_ms if at_ms is not None else issue.updated_ms,
-            [{"field": "RemoteIssueLink", "fieldtype": "jira", "from": None, "fromString": None,
-              "to": str(link.id), "toString": f"This issue links to \"{title}\""}],
+            [
+                {
+                    "field": "RemoteIssueLink",
+                    "fieldtype": "jira",
+                    "from": None,
+                    "fromString": None,
+                    "to": str(link.id),
+                    "toString": f'This issue links to "{title}"',
+                }
+            ],
         )
         self.invalidate(issue)
         return link
@@ -297,10 +307,12 @@ class JiraWorld:
         issue.updated_ms = updated_ms
         bisect.insort(self.by_updated, (updated_ms, issue.id))
         self.invalidate_neighbours(issue)
+        self._log_change(issue.id)
 
     def _index_add(self, issue: Issue) -> None:
         bisect.insort(self.by_updated, (issue.updated_ms, issue.id))
         self.generation += 1
+        self._log_change(issue.id)
 
     def _index_remove(self, issue: Issue) -> None:
         old = (issue.updated_ms, issue.id)
@@ -308,6 +320,7 @@ class JiraWorld:
         if index < len(self.by_updated) and self.by_updated[index] == old:
             del self.by_updated[index]
         self.generation += 1
+        self._log_change(issue.id)
 
     # --- search ----------------------------------------------------------------------------------
 
@@ -322,39 +335,73 @@ class JiraWorld:
         return query
 
     def search(self, jql: str, zone: str | None = None) -> list[Issue]:
-        """All issues matching `jql` in its order. Cached per world generation: pages of one scan
-        share the work until something changes (then the next page sees the change, as in Jira)."""
-        cache_key = (jql, zone, self.generation)
-        hit = self._result_cache.get(cache_key)
-        if hit is not None:
-            return hit
+        """All issues matching `jql`, in its order.
+
+        Results are cached per query and kept current: when issues changed since (see
+        `_log_change`), only those are taken out and put back where they now belong, so a scan of
+        500k issues under `--activity` does not re-run the query for every page. Offsets into the
+        list are what nextPageToken/startAt stand for, so a change between pages shifts the rest
+        of the scan, as it does in Jira.
+        """
+        cache_key = (jql, zone)
+        entry = self._result_cache.get(cache_key)
+        if entry is not None:
+            generation, cached = entry
+            if generation == self.search_generation:
+                return cached
+            updated = self._catch_up(jql, zone, generation, cached)
+            if updated is not None:
+                self._result_cache[cache_key] = (self.search_generation, updated)
+                return updated
+        result = self._run_query(jql, zone)
+        self._result_cache[cache_key] = (self.search_generation, result)
+        while len(self._result_cache) > 32:
+            self._result_cache.popitem(last=False)
+        return result
+
+    def _run_query(self, jql: str, zone: str | None) -> list[Issue]:
         query = self.compile(jql, zone)
         lower = query.updated_lower_bound()
         projects = query.projects()
-        if lower is not None:
-            start = bisect.bisect_left(self.by_updated, (lower, -1))
-            ids: Iterable[int] = (entry[1] for entry in itertools.islice(self.by_updated, start, None))
-            presorted = True
-        else:
-            ids = (entry[1] for entry in self.by_updated)
-            presorted = True
+        # Candidates come from the updated index: an `updated >=` bound is a bisect, not a scan.
+        start = bisect.bisect_left(self.by_updated, (lower, -1)) if lower is not None else 0
+        ids = (entry[1] for entry in itertools.islice(self.by_updated, start, None))
         issues = self.issues
         matches = [
             issue
             for issue in (issues[i] for i in ids)
             if (projects is None or issue.project in projects) and query.matches(issue)
         ]
-        order = query.order
-        if presorted and order and order[0] == ("updated", False) and len(order) == 1:
-            result = matches  # the index order is (updated, id) ascending already
-        elif presorted and order and order[0] == ("updated", True) and len(order) == 1:
-            result = sorted(matches, key=lambda i: (-i.updated_ms, i.id))
-        else:
-            result = sorted(matches, key=query.sort_key())
-        self._result_cache[cache_key] = result
-        while len(self._result_cache) > 32:
-            self._result_cache.popitem(last=False)
+        if query.order == (("updated", False),):
+            return matches  # the index order is (updated, id) ascending already
+        return sorted(matches, key=query.sort_key())
+
+    def _catch_up(
+        self, jql: str, zone: str | None, generation: int, cached: list[Issue]
+    ) -> list[Issue] | None:
+        """`cached` brought up to date with the changes after `generation`, or None to recompute."""
+        if generation < self._changes_floor:
+            return None
+        index = bisect.bisect_right(self._changes, (generation, 1 << 62))
+        changed = {issue_id for _, issue_id in self._changes[index:]}
+        if len(changed) > 5000:
+            return None
+        query = self.compile(jql, zone)
+        key = query.sort_key()
+        result = [issue for issue in cached if issue.id not in changed]
+        for issue_id in changed:
+            issue = self.issues.get(issue_id)
+            if issue is not None and query.matches(issue):
+                bisect.insort(result, issue, key=key)
         return result
+
+    def _log_change(self, issue_id: int) -> None:
+        """Record that an issue's searchable state (membership or order) changed."""
+        self.search_generation += 1
+        self._changes.append((self.search_generation, issue_id))
+        if len(self._changes) > 100_000:
+            del self._changes[:50_000]
+            self._changes_floor = self._changes[0][0] - 1
 
     def scan_touch(self, served: list[Issue], rng: random.Random) -> None:
         """The `scan_mutation` fault: after a search page, touch k of the issues served so far so
@@ -484,14 +531,17 @@ class JiraWorld:
 
     def _op_remote_link(self, op: dict[str, Any]) -> dict[str, Any]:
         issue = self.get(str(op.get("key")))
+        at, actor = self._at(op), self.actor(op)
         link = self.add_remote_link(
             issue,
             str(op["url"]),
             str(op.get("title", op["url"])),
             op.get("relationship"),
+            author=actor,
+            at_ms=at,
             global_id=op.get("global_id") or str(op["url"]),
         )
-        self.touch(issue, self._at(op), self.actor(op))
+        self.touch(issue, at, actor)
         return {"key": issue.key, "remote_link_id": link.id}
 
     def _op_comment(self, op: dict[str, Any]) -> dict[str, Any]:
