@@ -320,13 +320,20 @@ def create_app(config: SandboxConfig | None = None) -> Starlette:
         world = worlds.get(str(tracker))
         if world is None:
             return json_response({"error": f"unknown or unavailable tracker {tracker!r}"}, 400)
-        try:
-            result = world.mutate(body)
-        except MutationError as error:
-            return json_response({"error": str(error)}, error.status)
-        except (KeyError, ValueError, TypeError) as error:
-            return json_response({"error": f"{type(error).__name__}: {error}"}, 400)
-        return json_response(result)
+        # {"tracker": t, "ops": [op, ...]} applies a batch in order (load generators); stops at the
+        # first failure and says which one.
+        batch = body.get("ops")
+        ops = batch if isinstance(batch, list) else [body]
+        results = []
+        for index, op in enumerate(ops):
+            try:
+                results.append(world.mutate(dict(op)))
+            except MutationError as error:
+                return json_response({"error": str(error), "index": index, "done": results}, error.status)
+            except (KeyError, ValueError, TypeError) as error:
+                message = f"{type(error).__name__}: {error}"
+                return json_response({"error": message, "index": index, "done": results}, 400)
+        return json_response(results if isinstance(batch, list) else results[0])
 
     async def faults(request: Request) -> Response:
         if request.method == "DELETE":

@@ -379,7 +379,7 @@ class WebhookDispatcher:
     back and sent after the next delivery.
     """
 
-    def __init__(self, faults: Faults, rng_seed: int = 42, max_log: int = 50_000) -> None:
+    def __init__(self, faults: Faults, rng_seed: int = 42, max_log: int = 50_000, workers: int = 1) -> None:
         self._faults = faults
         self._rng = random.Random(rng_seed)
         self._lock = threading.Lock()
@@ -392,8 +392,10 @@ class WebhookDispatcher:
         self._held: Delivery | None = None
         self._pending = 0
         self._idle = threading.Condition(self._lock)
-        self._thread: threading.Thread | None = None
-        self._client: httpx.Client | None = None
+        self._threads: list[threading.Thread] = []
+        # Sender threads: 1 keeps deliveries in order; more send faster (and, like github.com,
+        # without an order guarantee).
+        self.workers = max(1, workers)
         self.sent = 0
 
     # --- targets ---------------------------------------------------------------------------------
@@ -486,9 +488,9 @@ class WebhookDispatcher:
                 "X-GitHub-Event": event,
                 "X-GitHub-Delivery": guid,
                 "X-GitHub-Hook-ID": str(target.id),
-                "X-GitHub-Hook-Installation-Target-Type": "repository"
-                if scope and "/" in scope
-                else "organization",
+                "X-GitHub-Hook-Installation-Target-Type": "organization"
+                if target.scope and "/" not in target.scope
+                else "repository",
                 "X-Hub-Signature-256": signature,
             }
         else:
@@ -583,31 +585,33 @@ class WebhookDispatcher:
 
     def _ensure_thread(self) -> None:
         with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="sandbox-webhooks", daemon=True)
-                self._thread.start()
+            self._threads = [t for t in self._threads if t.is_alive()]
+            while len(self._threads) < self.workers:
+                thread = threading.Thread(target=self._run, name="sandbox-webhooks", daemon=True)
+                self._threads.append(thread)
+                thread.start()
 
     def _run(self) -> None:
-        self._client = httpx.Client(timeout=10.0)
-        while True:
-            delivery = self._queue.get()
-            if delivery is None:
-                break
-            self._send(delivery)
-            with self._lock:
-                self._pending -= 1
-                if self._pending == 0:
-                    self._idle.notify_all()
-        self._client.close()
+        # One client (one keep-alive connection pool) per sender thread.
+        with httpx.Client(timeout=10.0) as client:
+            while True:
+                delivery = self._queue.get()
+                if delivery is None:
+                    break
+                self._send(client, delivery)
+                with self._lock:
+                    self._pending -= 1
+                    if self._pending == 0:
+                        self._idle.notify_all()
 
-    def _send(self, delivery: Delivery) -> None:
+    def _send(self, client: httpx.Client, delivery: Delivery) -> None:
         target = self._targets.get(delivery.hook_id)
-        if target is None or self._client is None:
+        if target is None:
             delivery.status = "hook removed"
             return
         started = time.perf_counter()
         try:
-            response = self._client.post(target.url, content=delivery.body, headers=delivery.headers)
+            response = client.post(target.url, content=delivery.body, headers=delivery.headers)
             delivery.status_code = response.status_code
             delivery.status = "OK" if response.is_success else f"HTTP {response.status_code}"
             delivery.response_body = response.text[:2000]
@@ -631,9 +635,12 @@ class WebhookDispatcher:
             return True
 
     def close(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
+        threads = [t for t in self._threads if t.is_alive()]
+        for _ in threads:
             self._queue.put(None)
-            self._thread.join(timeout=5)
+        for thread in threads:
+            thread.join(timeout=5)
+        self._threads = []
 
     # --- log -------------------------------------------------------------------------------------
 
@@ -678,6 +685,7 @@ class SandboxConfig:
     # Public base URL (scheme://host:port) the payloads' API URLs point at; set by server/testing.
     base_url: str | None = None
     faults: dict[str, Any] = field(default_factory=dict)  # initial faults (CLI flags)
+    webhook_workers: int = 1  # webhook sender threads (1 = deliveries in order)
 
     @classmethod
     def with_items(cls, items: int, **overrides: Any) -> SandboxConfig:
@@ -754,7 +762,7 @@ class SandboxContext:
         if config.latency_ms:
             initial.setdefault("latency_ms", {"jira": config.latency_ms, "github": config.latency_ms})
         self.faults = Faults(self.clock, initial)
-        self.webhooks = WebhookDispatcher(self.faults, config.rng_seed)
+        self.webhooks = WebhookDispatcher(self.faults, config.rng_seed, workers=config.webhook_workers)
         self.github_budget = RateBudget(self.clock)
         self.rng = random.Random(config.rng_seed)
         self.base_url = (config.base_url or "http://127.0.0.1:8900").rstrip("/")

@@ -154,3 +154,33 @@ def test_truth_document_shape(sandbox: SandboxHandle) -> None:
         "due_date", "created", "updated", "resolved",
     }  # fmt: skip
     json.dumps(truth)  # plain JSON
+
+
+def test_dispatcher_with_several_senders_delivers_everything(receiver: Receiver) -> None:
+    dispatcher = WebhookDispatcher(Faults(Clock()), workers=4)
+    dispatcher.register("github", receiver.url, "s")
+    for n in range(40):
+        dispatcher.emit("github", "issues", {"action": "edited", "n": n}, action="edited")
+    assert dispatcher.wait_idle(20)
+    dispatcher.close()
+    got = receiver.wait_for(40)
+    assert sorted(json.loads(r.body)["n"] for r in got) == list(range(40))
+
+
+def test_batch_mutation_applies_in_order_and_reports_the_failing_op(sandbox: SandboxHandle) -> None:
+    done = httpx.post(
+        f"{sandbox.url}/_sandbox/mutate",
+        json={
+            "tracker": "github",
+            "ops": [{"op": "touch", "key": "acme/web#3"}, {"op": "touch", "key": "acme/web#4"}],
+        },
+    )
+    assert done.status_code == 200 and [r["key"] for r in done.json()] == ["acme/web#3", "acme/web#4"]
+    failed = httpx.post(
+        f"{sandbox.url}/_sandbox/mutate",
+        json={
+            "tracker": "github",
+            "ops": [{"op": "touch", "key": "acme/web#3"}, {"op": "touch", "key": "nope#1"}],
+        },
+    )
+    assert failed.status_code == 404 and failed.json()["index"] == 1 and len(failed.json()["done"]) == 1
