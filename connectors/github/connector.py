@@ -35,15 +35,18 @@ https://docs.github.com/en/rest/issues/issues#list-repository-issues
   ``since=<updated_at of the page's last issue>`` (page 1) instead of ``page=2, 3…``. An issue updated
   mid-scan gets a newer ``updated_at`` and moves *ahead* of the scan, where it is read later in the
   same scan; a deleted or transferred issue cannot shift unread issues into pages already read. Only
-  when a whole page shares one ``updated_at`` does the scan fall back to the next page number. The
-  anchor issue is read twice (upserts are idempotent).
+  when a whole page shares one ``updated_at`` second does the scan switch to page numbers, and then
+  newest first: an issue updated meanwhile jumps to the front (read twice, never skipped) and the
+  next window starts when that part began. The anchor issue is not delivered twice.
 - When the scan ends, the next window starts at the server ``Date`` of its last answer minus
   ``overlap_seconds``, and a closing probe of that window fetches its ETag (and what changed while
   the scan ran). The cursor (JSON) keeps per repository ``since``, ``page``, ``etag``, ``seen`` (the
   newest ``updated_at`` delivered: older issues in a window are not delivered again) and whether a
   scan is under way, so a restarted scan resumes where it stopped instead of starting over.
 - Limits: deletions are not seen by listing (``reconcile`` finds them); an issue that the list index
-  shows later than ``overlap_seconds`` after its update may be missed until its next change.
+  shows later than ``overlap_seconds`` after its update may be missed until its next change; an issue
+  deleted or transferred out while a scan pages through more than 100 issues sharing one second can
+  hide one unchanged neighbour from that scan (GitHub offers no key to page such a block by).
 - Pull requests come in the same list: they are not work items, but their "closes #12" bodies
   add ``linked_pull_requests`` to the issues they close that are read later in the same scan (an
   issue read before the pull request does not get it until it is read again).
@@ -137,6 +140,8 @@ class RepoState:
     newest: str | None = None
     scanning: bool = False
     floor: str | None = None
+    direction: str = "asc"
+    mark: str | None = None
 
     @classmethod
     def load(cls, raw: Mapping[str, Any]) -> RepoState:
@@ -148,6 +153,8 @@ class RepoState:
             newest=raw.get("newest"),
             scanning=bool(raw.get("scanning", False)),
             floor=raw.get("floor"),
+            direction=str(raw.get("direction", "asc")),
+            mark=raw.get("mark"),
         )
 
 
@@ -284,7 +291,7 @@ class GitHubConnector:
 
     def _issues_params(self, state: RepoState, direction: str) -> dict[str, Any]:
         params: dict[str, Any] = {"state": "all", "sort": "updated", "direction": direction, "per_page": 100}
-        if direction == "asc":
+        if state.scanning:
             params["page"] = state.page
         if state.since:
             params["since"] = state.since
@@ -321,21 +328,24 @@ class GitHubConnector:
     ) -> Iterator[ChangeBatch]:
         floor = parse_time(state.floor)
         while True:
-            response = self._client.get(f"/repos/{repo}/issues", self._issues_params(state, "asc"))
+            response = self._client.get(f"/repos/{repo}/issues", self._issues_params(state, state.direction))
             payloads = self._list(response.data, f"issues of {repo}")
             records, newest_on_page = self._map_page(repo, payloads, floor, scan)
             newest = parse_time(state.newest)
             if newest_on_page is not None and (newest is None or newest_on_page > newest):
                 state.newest = _iso(newest_on_page)
+            server_now = response.server_date or self._clock()
             if response.next_url is None:
-                # Everything updated before this answer was read; later changes are newer than the
-                # server's Date minus the overlap, where the next window starts.
-                server_now = response.server_date or self._clock()
-                state.since = _iso(server_now - self.overlap)
+                # Ascending: everything updated before this answer was read, so the next window
+                # starts at its Date minus the overlap. Descending: issues updated during that part
+                # jumped to pages already read, so the next window starts where it began.
+                start = parse_time(state.mark) if state.direction == "desc" else None
+                state.since = _iso((start or server_now) - self.overlap)
                 state.page, state.etag, state.scanning, state.floor = 1, None, False, None
+                state.direction, state.mark = "asc", None
                 state.seen = state.newest
             else:
-                self._advance(state, payloads)
+                self._advance(state, payloads, server_now)
             log.info(
                 "connector.github.page",
                 extra={
@@ -349,14 +359,24 @@ class GitHubConnector:
             if not state.scanning:
                 return
 
-    def _advance(self, state: RepoState, payloads: Sequence[Mapping[str, Any]]) -> None:
-        """Move the query position past a full page (re-anchor on the last ``updated_at``)."""
+    def _advance(self, state: RepoState, payloads: Sequence[Mapping[str, Any]], server_now: datetime) -> None:
+        """Move the query position past a full page (re-anchor on the last ``updated_at``).
+
+        A full page that all shares the anchor's second cannot be re-anchored. Page numbers must
+        take over, and ascending page numbers would skip an issue whenever one before it is updated
+        (it moves to the end and the rest shift back). Descending, an update moves the issue to the
+        front and the rest shift forward (read twice, never skipped), so the rest of the window is read
+        newest first, by page number, and the next window starts when that began.
+        """
+        if state.direction == "desc":
+            state.page += 1
+            return
         last = parse_time(payloads[-1].get("updated_at")) if payloads else None
         current = parse_time(state.since)
         if last is not None and (current is None or last.replace(microsecond=0) > current):
             state.since, state.page = _iso(last), 1
         else:
-            state.page += 1
+            state.direction, state.page, state.mark = "desc", 1, _iso(server_now)
 
     def _map_page(
         self, repo: str, payloads: Sequence[Mapping[str, Any]], skip_before: datetime | None, scan: _Scan
