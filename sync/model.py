@@ -45,6 +45,8 @@ __all__ = [
     "PersonIdentity",
     "Program",
     "ProgramItem",
+    "ProgramItemRemoval",
+    "ProgramReport",
     "ProgramSnapshot",
     "Release",
     "Role",
@@ -497,3 +499,45 @@ class OutboundChange(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+
+
+# --------------------------------------------------------------------------------------------
+# Program views: scope removals and stored status reports
+# --------------------------------------------------------------------------------------------
+
+
+class ProgramItemRemoval(Base):
+    """An item that left a program's scope (membership rows are deleted; this keeps the fact).
+
+    Written by :func:`sync.programs.recompute_program_membership`, read by the progress view
+    ("scope removed since the baseline"). The key is kept because the item itself may be gone.
+    """
+
+    __tablename__ = "program_item_removal"
+    __table_args__ = (Index("ix_program_item_removal_program_id_removed_at", "program_id", "removed_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    program_id: Mapped[int] = mapped_column(ForeignKey("program.id", ondelete="CASCADE"))
+    work_item_id: Mapped[int | None] = mapped_column(ForeignKey("work_item.id", ondelete="SET NULL"))
+    key: Mapped[str] = mapped_column(String(255))
+    estimate: Mapped[float | None] = mapped_column(Float)
+    removed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ProgramReport(Base):
+    """A generated status report (PRODUCT §6.2 report), kept as history.
+
+    ``content`` is the JSON form of the report; Markdown and HTML are rendered from it on demand.
+    """
+
+    __tablename__ = "program_report"
+    __table_args__ = (Index("ix_program_report_program_id_created_at", "program_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    program_id: Mapped[int] = mapped_column(ForeignKey("program.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date)
+    rag: Mapped[str] = mapped_column(String(8))  # green | amber | red
+    headline: Mapped[str] = mapped_column(Text)
+    content: Mapped[dict[str, Any]] = mapped_column(JSONType)

@@ -1,0 +1,161 @@
+"""What every view shares: program lookup, ``as_of`` + source freshness, and the SQL pieces for
+"countable item", "the item's epic" and "when the item entered the scope".
+
+Definitions (docs/adr/0003-program-views.md):
+- Countable items are the program's work items except containers (epics, initiatives), which
+  are tracked through their children; deleted items are never members.
+- An item's epic is its nearest epic ancestor through ``parent_id``, looked up to
+  :data:`EPIC_DEPTH` levels with plain joins (no recursive CTE: they are slower on 20k rows and
+  real hierarchies are epic > story > sub-task).
+- Won't-do items (resolution ``wont_do``) are out of the totals and count as removed scope.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from pydantic import BaseModel, Field
+from sqlalchemy import ColumnElement, Select, and_, case, func, null, select
+from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm.util import AliasedClass
+
+from connectors.records import ItemKind
+from sync.model import Program, Source, SyncRun, WorkItem
+
+__all__ = [
+    "CONTAINER_KINDS",
+    "EPIC_DEPTH",
+    "ProgramNotFound",
+    "SourceFreshness",
+    "ViewMeta",
+    "as_datetime",
+    "day_end",
+    "entered_at_expr",
+    "freshness",
+    "get_program",
+    "view_meta",
+    "with_epic",
+]
+
+CONTAINER_KINDS = (ItemKind.EPIC, ItemKind.INITIATIVE)
+EPIC_DEPTH = 4
+#: Items that joined during the first sync of their source, or when the program was created,
+#: entered the scope when they were created, not when crosstrack first saw them.
+INITIAL_LOAD_GRACE = timedelta(minutes=10)
+DEFAULT_STALE_AFTER_MINUTES = 30
+
+
+class ProgramNotFound(LookupError):
+    """No program with this slug."""
+
+    def __init__(self, slug: str) -> None:
+        super().__init__(f"no program {slug!r}")
+        self.slug = slug
+
+
+class SourceFreshness(BaseModel):
+    name: str
+    kind: str
+    last_synced_at: datetime | None = Field(description="Last successful sync.")
+    last_webhook_at: datetime | None = Field(description="Last webhook delivery received.")
+    stale: bool = Field(description="Not synced successfully within the stale threshold.")
+
+
+class ViewMeta(BaseModel):
+    program: str
+    as_of: datetime
+    sources: list[SourceFreshness]
+
+
+def get_program(session: Session, slug: str) -> Program:
+    program = session.scalar(select(Program).where(Program.slug == slug))
+    if program is None:
+        raise ProgramNotFound(slug)
+    return program
+
+
+def freshness(
+    session: Session, as_of: datetime, stale_after_minutes: int = DEFAULT_STALE_AFTER_MINUTES
+) -> list[SourceFreshness]:
+    limit = as_of - timedelta(minutes=stale_after_minutes)
+    return [
+        SourceFreshness(
+            name=name,
+            kind=kind.value,
+            last_synced_at=synced,
+            last_webhook_at=hooked,
+            stale=synced is None or synced < limit,
+        )
+        for name, kind, synced, hooked in session.execute(
+            select(Source.name, Source.kind, Source.last_synced_at, Source.last_webhook_at).order_by(
+                Source.name
+            )
+        )
+    ]
+
+
+def view_meta(
+    session: Session,
+    program: Program,
+    as_of: datetime | None = None,
+    stale_after_minutes: int = DEFAULT_STALE_AFTER_MINUTES,
+) -> ViewMeta:
+    at = as_of or datetime.now(UTC)
+    return ViewMeta(program=program.slug, as_of=at, sources=freshness(session, at, stale_after_minutes))
+
+
+def day_end(day: date) -> datetime:
+    """The first instant after ``day`` (UTC): "as of day d" means strictly before this."""
+    return datetime.combine(day + timedelta(days=1), time.min, tzinfo=UTC)
+
+
+def with_epic(
+    stmt: Select[Any], item: type[WorkItem] | AliasedClass[WorkItem], name: str = "epic"
+) -> tuple[Select[Any], ColumnElement[Any]]:
+    """Outer-join ``item``'s ancestors and return the expression of its nearest epic's id."""
+    whens: list[tuple[ColumnElement[bool], Any]] = []
+    child: Any = item
+    for level in range(1, EPIC_DEPTH + 1):
+        parent = aliased(WorkItem, name=f"{name}_p{level}")
+        stmt = stmt.outerjoin(parent, parent.id == child.parent_id)
+        whens.append((parent.kind == ItemKind.EPIC, parent.id))
+        child = parent
+    return stmt, case(*whens, else_=null())
+
+
+def entered_at_expr(session: Session, program: Program, item: Any, membership: Any) -> ColumnElement[Any]:
+    """When the item entered the program's scope.
+
+    ``ProgramItem.added_at`` is when crosstrack computed the membership; for items present at the
+    first sync of their source (or when the program was created) that is not when they joined the
+    plan, so those count from their creation time instead.
+    """
+    first_sync = dict(
+        session.execute(
+            select(SyncRun.source_id, func.min(SyncRun.finished_at))
+            .where(SyncRun.status == "succeeded")
+            .group_by(SyncRun.source_id)
+        ).all()
+    )
+    created = program.created_at
+    whens = []
+    for source_id in session.scalars(select(Source.id)):
+        synced = first_sync.get(source_id)
+        cutoff = max(synced, created) if synced is not None else None
+        if cutoff is None:
+            whens.append((item.source_id == source_id, item.remote_created_at))
+        else:
+            whens.append(
+                (
+                    and_(item.source_id == source_id, membership.added_at <= cutoff + INITIAL_LOAD_GRACE),
+                    item.remote_created_at,
+                )
+            )
+    if not whens:
+        return membership.added_at  # type: ignore[no-any-return]
+    return case(*whens, else_=membership.added_at)
+
+
+def as_datetime(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
