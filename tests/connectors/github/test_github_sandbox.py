@@ -450,6 +450,7 @@ def test_sandbox_deliveries_verify_and_parse(demo: SandboxHandle) -> None:
             tracker="github", op="link", **{"from": "acme/web#2", "to": "acme/web#6", "type": "blocks"}
         )
         demo.mutate(tracker="github", op="delete", key="acme/web#6")
+        moved = demo.mutate(tracker="github", op="transfer", key="acme/web#5", to_repo="acme/mobile")
         demo.deliveries(wait=5)
     finally:
         server.shutdown()
@@ -465,3 +466,4 @@ def test_sandbox_deliveries_verify_and_parse(demo: SandboxHandle) -> None:
         for e in events
     )
     assert any(r.key == "acme/web#6" for e in events for r in e.deleted)
+    assert any(old.key == "acme/web#5" and new.key == moved["key"] for e in events for old, new in e.moved)
