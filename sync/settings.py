@@ -34,7 +34,14 @@ from sqlalchemy.exc import ArgumentError
 
 from sync.config import ConfigError, ConfigProblem, CrosstrackConfig, _explain, _fail, load_config
 
-__all__ = ["ENV_PREFIX", "LogLevel", "Settings", "get_settings"]
+__all__ = [
+    "DEFAULT_CONFIG_FILE",
+    "ENV_PREFIX",
+    "LogLevel",
+    "Settings",
+    "get_settings",
+    "normalize_database_url",
+]
 
 ENV_PREFIX = "CROSSTRACK_"
 DEFAULT_CONFIG_FILE = Path("crosstrack.toml")
