@@ -10,7 +10,7 @@ and serializing a dict per issue, which is about five times faster.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -22,7 +22,11 @@ HTML = "https://github.com"
 
 
 def ts(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if moment is None:
+        return None
+    if moment.utcoffset():
+        moment = moment.astimezone(UTC)
+    return f"{moment.isoformat()[:19]}Z"  # several times faster than strftime
 
 
 def node_id(prefix: str, ident: int) -> str:
@@ -120,7 +124,7 @@ def reactions(url: str) -> dict[str, Any]:
 
 
 def _t(moment: datetime | None) -> str:
-    return "null" if moment is None else f'"{moment.isoformat()[:19]}Z"'
+    return "null" if moment is None else f'"{ts(moment)}"'
 
 
 def _s(text: str | None) -> str:
