@@ -1,0 +1,660 @@
+"""The dependency graph of a program (PRODUCT §6.2 dependencies).
+
+Edges are ``blocks`` links with at least one end in the program; ``from`` blocks ``to``. An end
+that is not synced (another tracker, a project crosstrack does not read) is an external node
+known only by its key. Each edge gets one state, the first that applies:
+
+1. ``satisfied``: the blocker is done;
+2. ``cycle``: the edge lies on a cycle of unsatisfied edges (the reason names the cycle);
+3. ``off_track``: the blocker is due (or forecast) after the dependent's due date, or the
+   blocker has not started while the dependent is in progress;
+4. ``open``.
+
+Cross-team: both ends have a team and they differ. Cross-tracker: the trackers differ.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from sqlalchemy import Select, and_, or_, select
+from sqlalchemy.orm import Session, aliased
+
+from connectors.records import LinkType, Resolution, StatusCategory
+from sync.model import Link, Program, ProgramItem, StatusChange, Team, WorkItem
+from sync.views.common import ViewMeta, get_program, view_meta, with_epic
+
+__all__ = [
+    "CriticalPath",
+    "DependencyGraph",
+    "Edge",
+    "EdgeState",
+    "Node",
+    "Rollup",
+    "TeamMatrix",
+    "critical_path",
+    "dependency_graph",
+    "load_graph",
+    "team_matrix",
+    "to_dot",
+    "to_mermaid",
+]
+
+Rollup = Literal["item", "epic", "team"]
+DEFAULT_CYCLE_DAYS = 5.0
+
+
+class EdgeState(StrEnum):
+    SATISFIED = "satisfied"
+    CYCLE = "cycle"
+    OFF_TRACK = "off_track"
+    OPEN = "open"
+
+
+#: Worst first: a rolled-up edge shows the worst state among the links it stands for.
+_SEVERITY = [EdgeState.CYCLE, EdgeState.OFF_TRACK, EdgeState.OPEN, EdgeState.SATISFIED]
+
+
+class Node(BaseModel):
+    id: str = Field(description="Item key, 'epic:KEY', 'team:SLUG' or 'no-team' depending on the roll-up.")
+    label: str
+    key: str | None = None
+    item_id: int | None = None
+    title: str | None = None
+    url: str | None = None
+    tracker: str | None = None
+    kind: str | None = None
+    status_category: StatusCategory | None = None
+    team: str | None = None
+    epic: str | None = None
+    due_date: date | None = None
+    in_program: bool = False
+    external: bool = Field(False, description="Not synced: only its key is known.")
+    items: int = Field(1, description="How many items the node stands for.")
+
+
+class Edge(BaseModel):
+    source: str = Field(description="Node id of the blocker.")
+    target: str = Field(description="Node id of the blocked item.")
+    state: EdgeState
+    reason: str
+    cross_team: bool
+    cross_tracker: bool
+    links: int = Field(1, description="How many links the edge stands for (roll-ups).")
+    states: dict[str, int] = Field(default_factory=dict, description="Links per state (roll-ups).")
+    link_ids: list[int] = Field(default_factory=list)
+    since: datetime | None = None
+
+
+class DependencyGraph(BaseModel):
+    meta: ViewMeta
+    rollup: Rollup
+    nodes: list[Node]
+    edges: list[Edge]
+    counts: dict[str, int] = Field(description="Edges per state (item level).")
+
+
+class MatrixCell(BaseModel):
+    blocker_team: str
+    blocked_team: str
+    open: int = Field(description="Unsatisfied dependencies (open, off-track or in a cycle).")
+    off_track: int
+    cycle: int
+
+
+class TeamMatrix(BaseModel):
+    meta: ViewMeta
+    teams: list[str] = Field(description="Row/column order of `matrix` ('(none)' = no team / external).")
+    matrix: list[list[int]] = Field(description="matrix[i][j]: open dependencies where team i blocks team j.")
+    cells: list[MatrixCell]
+
+
+class PathStep(BaseModel):
+    key: str
+    title: str | None
+    team: str | None
+    status_category: StatusCategory | None
+    days: float = Field(description="Remaining days assumed for this item.")
+    finish: date
+
+
+class CriticalPath(BaseModel):
+    meta: ViewMeta
+    target_date: date | None
+    steps: list[PathStep]
+    remaining_days: float
+    finish_date: date | None
+    slack_days: int | None = Field(description="target - finish; negative means the path misses the target.")
+    method: str
+
+
+# -- loading ------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _End:
+    key: str
+    item_id: int | None
+    title: str | None
+    url: str | None
+    tracker: str
+    kind: str | None
+    status: StatusCategory | None
+    resolution: Resolution | None
+    team: str | None
+    epic: str | None
+    due: date | None
+    in_program: bool
+
+    @property
+    def done(self) -> bool:
+        return self.status is StatusCategory.DONE
+
+
+@dataclass(slots=True)
+class _Link:
+    id: int
+    blocker: _End
+    blocked: _End
+    created_at: datetime | None
+    state: EdgeState = EdgeState.OPEN
+    reason: str = ""
+
+    @property
+    def cross_team(self) -> bool:
+        a, b = self.blocker.team, self.blocked.team
+        return a is not None and b is not None and a != b
+
+    @property
+    def cross_tracker(self) -> bool:
+        return self.blocker.tracker != self.blocked.tracker
+
+
+def _load_links(session: Session, program: Program) -> list[_Link]:
+    a, b = aliased(WorkItem, name="a"), aliased(WorkItem, name="b")
+    pa, pb = aliased(ProgramItem, name="pa"), aliased(ProgramItem, name="pb")
+    members = select(ProgramItem.work_item_id).where(ProgramItem.program_id == program.id)
+    stmt: Select[Any] = (
+        select(Link.id)
+        .select_from(Link)
+        .outerjoin(a, and_(a.id == Link.from_item_id, a.deleted_at.is_(None)))
+        .outerjoin(b, and_(b.id == Link.to_item_id, b.deleted_at.is_(None)))
+        .outerjoin(pa, and_(pa.work_item_id == a.id, pa.program_id == program.id))
+        .outerjoin(pb, and_(pb.work_item_id == b.id, pb.program_id == program.id))
+    )
+    stmt, epic_a = with_epic(stmt, a, "ea")
+    stmt, epic_b = with_epic(stmt, b, "eb")
+    cols: list[Any] = [
+        Link.id,
+        Link.created_at,
+        Link.from_tracker,
+        Link.from_key,
+        Link.to_tracker,
+        Link.to_key,
+    ]
+    for end in (a, b):
+        cols += [end.id, end.title, end.url, end.kind, end.status_category, end.resolution, end.team_id]
+        cols += [end.due_date]
+    cols += [epic_a, epic_b, pa.program_id, pb.program_id]
+    stmt = stmt.with_only_columns(*cols).where(
+        Link.type == LinkType.BLOCKS,
+        or_(Link.from_item_id.in_(members), Link.to_item_id.in_(members)),
+    )
+    rows: list[Any] = list(session.execute(stmt).all())
+    teams = dict(session.execute(select(Team.id, Team.slug)).all())
+    epic_ids = {r[22] for r in rows if r[22] is not None} | {r[23] for r in rows if r[23] is not None}
+    epic_keys = (
+        dict(session.execute(select(WorkItem.id, WorkItem.key).where(WorkItem.id.in_(epic_ids))).all())
+        if epic_ids
+        else {}
+    )
+    out: list[_Link] = []
+    for r in rows:
+        ends = []
+        for offset, tracker, key, epic, member in (
+            (6, r[2], r[3], r[22], r[24]),
+            (14, r[4], r[5], r[23], r[25]),
+        ):
+            item_id, title, url, kind, status, resolution, team_id, due = r[offset : offset + 8]
+            ends.append(
+                _End(
+                    key=key,
+                    item_id=item_id,
+                    title=title,
+                    url=url,
+                    tracker=tracker.value,
+                    kind=kind.value if kind is not None else None,
+                    status=status,
+                    resolution=resolution,
+                    team=teams.get(team_id) if team_id is not None else None,
+                    epic=epic_keys.get(epic) if epic is not None else None,
+                    due=due,
+                    in_program=member is not None,
+                )
+            )
+        out.append(_Link(id=r[0], blocker=ends[0], blocked=ends[1], created_at=r[1]))
+    return out
+
+
+# -- states ---------------------------------------------------------------------------------------
+
+
+def _classify(links: list[_Link], forecast: Mapping[str, date] | None = None) -> None:
+    forecast = forecast or {}
+    unsatisfied: list[_Link] = []
+    for link in links:
+        if link.blocker.done:
+            link.state, link.reason = EdgeState.SATISFIED, f"{link.blocker.key} is done"
+        else:
+            unsatisfied.append(link)
+    graph: dict[str, set[str]] = defaultdict(set)
+    for link in unsatisfied:
+        graph[link.blocker.key].add(link.blocked.key)
+    component = _strongly_connected(graph)
+    for link in unsatisfied:
+        u, v = link.blocker.key, link.blocked.key
+        if u == v or (component.get(u) is not None and component.get(u) == component.get(v)):
+            cycle = _cycle_through(graph, u, v, component)
+            link.state, link.reason = EdgeState.CYCLE, "cycle: " + " → ".join(cycle)
+            continue
+        reason = _off_track_reason(link, forecast)
+        if reason:
+            link.state, link.reason = EdgeState.OFF_TRACK, reason
+        else:
+            link.state, link.reason = EdgeState.OPEN, f"{u} is not done yet"
+
+
+def _off_track_reason(link: _Link, forecast: Mapping[str, date]) -> str | None:
+    blocker, blocked = link.blocker, link.blocked
+    if blocked.due is not None:
+        if blocker.due is not None and blocker.due > blocked.due:
+            return f"{blocker.key} is due {blocker.due}, after {blocked.key} is due ({blocked.due})"
+        expected = forecast.get(blocker.key)
+        if expected is not None and expected > blocked.due:
+            return f"{blocker.key} is forecast for {expected}, after {blocked.key} is due ({blocked.due})"
+    if blocker.status is StatusCategory.TODO and blocked.status is StatusCategory.IN_PROGRESS:
+        return f"{blocker.key} has not started while {blocked.key} is in progress"
+    return None
+
+
+def _strongly_connected(graph: Mapping[str, Iterable[str]]) -> dict[str, int]:
+    """Tarjan's algorithm, iterative; returns node -> component id for components of size > 1."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    result: dict[str, int] = {}
+    counter = 0
+    comp = 0
+    nodes = set(graph) | {v for vs in graph.values() for v in vs}
+    for root in sorted(nodes):
+        if root in index:
+            continue
+        work: list[tuple[str, Any]] = [(root, iter(sorted(graph.get(root, ()))))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            advanced = False
+            for child in children:
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph.get(child, ())))))
+                    advanced = True
+                    break
+                if child in on_stack:
+                    low[node] = min(low[node], index[child])
+            if advanced:
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+            if low[node] == index[node]:
+                members = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    members.append(member)
+                    if member == node:
+                        break
+                if len(members) > 1:
+                    for member in members:
+                        result[member] = comp
+                    comp += 1
+    return result
+
+
+def _cycle_through(graph: Mapping[str, set[str]], u: str, v: str, component: Mapping[str, int]) -> list[str]:
+    """The shortest cycle u -> v -> ... -> u inside the component (for the reason text)."""
+    if u == v:
+        return [u, u]
+    target = component.get(u)
+    previous: dict[str, str] = {v: v}
+    queue = [v]
+    while queue:
+        nxt: list[str] = []
+        for node in queue:
+            for child in sorted(graph.get(node, ())):
+                if child in previous or component.get(child) != target:
+                    continue
+                previous[child] = node
+                if child == u:
+                    path = [u]
+                    while path[-1] != v:
+                        path.append(previous[path[-1]])
+                    return [u, *reversed(path)]
+                nxt.append(child)
+        queue = nxt
+    return [u, v, u]
+
+
+def load_graph(session: Session, program: Program, forecast: Mapping[str, date] | None = None) -> list[_Link]:
+    """Item-level links with their states (used by the risks and report too)."""
+    links = _load_links(session, program)
+    _classify(links, forecast)
+    return links
+
+
+# -- graph and roll-ups ---------------------------------------------------------------------------
+
+
+def _node_for(end: _End, rollup: Rollup) -> Node:
+    if rollup == "team" and end.item_id is not None:
+        ident = f"team:{end.team}" if end.team else "no-team"
+        return Node(
+            id=ident, label=end.team or "(no team)", team=end.team, in_program=end.in_program, items=0
+        )
+    if rollup == "epic" and end.epic is not None:
+        return Node(id=f"epic:{end.epic}", label=end.epic, key=end.epic, epic=end.epic, team=None, items=0)
+    return Node(
+        id=end.key,
+        label=end.key,
+        key=end.key,
+        item_id=end.item_id,
+        title=end.title,
+        url=end.url,
+        tracker=end.tracker,
+        kind=end.kind,
+        status_category=end.status,
+        team=end.team,
+        epic=end.epic,
+        due_date=end.due,
+        in_program=end.in_program,
+        external=end.item_id is None,
+    )
+
+
+def dependency_graph(
+    session: Session,
+    slug: str,
+    rollup: Rollup = "item",
+    as_of: datetime | None = None,
+    forecast: Mapping[str, date] | None = None,
+) -> DependencyGraph:
+    program = get_program(session, slug)
+    links = load_graph(session, program, forecast)
+    counts = {s.value: 0 for s in EdgeState}
+    nodes: dict[str, Node] = {}
+    members: dict[str, set[str]] = defaultdict(set)
+    edges: dict[tuple[str, str], list[_Link]] = defaultdict(list)
+    for link in links:
+        counts[link.state.value] += 1
+        a, b = _node_for(link.blocker, rollup), _node_for(link.blocked, rollup)
+        for node, end in ((a, link.blocker), (b, link.blocked)):
+            known = nodes.setdefault(node.id, node)
+            known.in_program = known.in_program or end.in_program
+            members[node.id].add(end.key)
+        if a.id != b.id or rollup == "item":
+            edges[(a.id, b.id)].append(link)
+    for node_id, node in nodes.items():
+        node.items = len(members[node_id])
+    out_edges = []
+    for (u, v), group in sorted(edges.items()):
+        states: dict[str, int] = defaultdict(int)
+        for link in group:
+            states[link.state.value] += 1
+        worst = min(group, key=lambda link: _SEVERITY.index(link.state))
+        reason = (
+            worst.reason
+            if len(group) == 1
+            else f"{len(group)} links; worst: {worst.blocker.key} → {worst.blocked.key}: {worst.reason}"
+        )
+        out_edges.append(
+            Edge(
+                source=u,
+                target=v,
+                state=worst.state,
+                reason=reason,
+                cross_team=any(link.cross_team for link in group),
+                cross_tracker=any(link.cross_tracker for link in group),
+                links=len(group),
+                states=dict(states),
+                link_ids=sorted(link.id for link in group),
+                since=min((link.created_at for link in group if link.created_at), default=None),
+            )
+        )
+    return DependencyGraph(
+        meta=view_meta(session, program, as_of),
+        rollup=rollup,
+        nodes=sorted(nodes.values(), key=lambda n: n.id),
+        edges=out_edges,
+        counts=counts,
+    )
+
+
+# -- renderings -----------------------------------------------------------------------------------
+
+_COLOURS = {
+    EdgeState.SATISFIED: "#2e7d32",
+    EdgeState.OPEN: "#616161",
+    EdgeState.OFF_TRACK: "#ef6c00",
+    EdgeState.CYCLE: "#c62828",
+}
+
+
+def _dot_quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def _node_text(node: Node) -> str:
+    title = node.title or ""
+    if len(title) > 40:
+        title = title[:39] + "…"
+    return f"{node.label}\n{title}" if title else node.label
+
+
+def to_dot(graph: DependencyGraph) -> str:
+    """Graphviz DOT (https://graphviz.org/doc/info/lang.html): blocker -> blocked."""
+    lines = [f"digraph {_dot_quote(graph.meta.program)} {{", "  rankdir=LR;", "  node [shape=box];"]
+    for node in graph.nodes:
+        style = ', style="dashed"' if node.external else ""
+        lines.append(f"  {_dot_quote(node.id)} [label={_dot_quote(_node_text(node))}{style}];")
+    for edge in graph.edges:
+        label = edge.state.value if edge.links == 1 else f"{edge.links} ({edge.state.value})"
+        lines.append(
+            f"  {_dot_quote(edge.source)} -> {_dot_quote(edge.target)} "
+            f'[label={_dot_quote(label)}, color="{_COLOURS[edge.state]}"];'
+        )
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _mermaid_text(text: str) -> str:
+    # Mermaid labels are quoted; quotes and brackets are written as entity codes.
+    # https://mermaid.js.org/syntax/flowchart.html#entity-codes-to-escape-characters
+    return re.sub(r'["<>\[\]{}|#]', lambda m: f"#{ord(m.group(0))};", text).replace("\n", "<br/>")
+
+
+def to_mermaid(graph: DependencyGraph) -> str:
+    """A Mermaid flowchart (https://mermaid.js.org/syntax/flowchart.html); ids are n0, n1, ..."""
+    ids = {node.id: f"n{i}" for i, node in enumerate(graph.nodes)}
+    lines = ["flowchart LR"]
+    for node in graph.nodes:
+        text = _mermaid_text(_node_text(node))
+        lines.append(f'  {ids[node.id]}["{text}"]' if not node.external else f'  {ids[node.id]}(["{text}"])')
+    for i, edge in enumerate(graph.edges):
+        label = edge.state.value if edge.links == 1 else f"{edge.links} {edge.state.value}"
+        lines.append(f"  {ids[edge.source]} -->|{label}| {ids[edge.target]}")
+        lines.append(f"  linkStyle {i} stroke:{_COLOURS[edge.state]}")
+    return "\n".join(lines) + "\n"
+
+
+# -- team matrix ----------------------------------------------------------------------------------
+
+
+def team_matrix(session: Session, slug: str, as_of: datetime | None = None) -> TeamMatrix:
+    program = get_program(session, slug)
+    links = load_graph(session, program)
+    cells: dict[tuple[str, str], MatrixCell] = {}
+    for link in links:
+        if link.state is EdgeState.SATISFIED:
+            continue
+        a, b = link.blocker.team or "(none)", link.blocked.team or "(none)"
+        cell = cells.setdefault(
+            (a, b), MatrixCell(blocker_team=a, blocked_team=b, open=0, off_track=0, cycle=0)
+        )
+        cell.open += 1
+        cell.off_track += link.state is EdgeState.OFF_TRACK
+        cell.cycle += link.state is EdgeState.CYCLE
+    names = sorted(session.scalars(select(Team.slug)))
+    if any("(none)" in key for key in cells):
+        names.append("(none)")
+    matrix = [[cells[(a, b)].open if (a, b) in cells else 0 for b in names] for a in names]
+    return TeamMatrix(
+        meta=view_meta(session, program, as_of),
+        teams=names,
+        matrix=matrix,
+        cells=sorted(cells.values(), key=lambda c: (c.blocker_team, c.blocked_team)),
+    )
+
+
+# -- critical path --------------------------------------------------------------------------------
+
+
+def cycle_days_by_team(session: Session, as_of: datetime, window_days: int = 90) -> dict[str | None, float]:
+    """Median days from first 'in progress' to done, per team, for items done in the window."""
+    since = as_of - timedelta(days=window_days)
+    started = (
+        select(StatusChange.work_item_id, StatusChange.at)
+        .where(
+            StatusChange.to_category == StatusCategory.IN_PROGRESS,
+            StatusChange.at >= since - timedelta(days=180),
+        )
+        .subquery()
+    )
+    rows = session.execute(
+        select(Team.slug, WorkItem.id, WorkItem.resolved_at, started.c.at)
+        .join(started, started.c.work_item_id == WorkItem.id)
+        .outerjoin(Team, Team.id == WorkItem.team_id)
+        .where(
+            WorkItem.status_category == StatusCategory.DONE,
+            WorkItem.resolved_at >= since,
+            WorkItem.resolved_at <= as_of,
+        )
+    ).all()
+    first: dict[int, tuple[str | None, datetime, datetime]] = {}
+    for team, item_id, resolved, at in rows:
+        if resolved is None:
+            continue
+        known = first.get(item_id)
+        if known is None or at < known[2]:
+            first[item_id] = (team, resolved, at)
+    spans: dict[str | None, list[float]] = defaultdict(list)
+    for team, resolved, at in first.values():
+        spans[team].append(max(0.5, (resolved - at).total_seconds() / 86400))
+    return {team: statistics.median(values) for team, values in spans.items()}
+
+
+def critical_path(session: Session, slug: str, as_of: datetime | None = None) -> CriticalPath:
+    """The longest chain of unfinished, dependent program items (by remaining days).
+
+    Each unfinished item takes its team's median cycle time (items in progress half of it;
+    :data:`DEFAULT_CYCLE_DAYS` without history); edges in a cycle are left out so the chain is
+    finite. The finish date is ``as_of`` + the chain's days, compared with the target date.
+    """
+    at = as_of or datetime.now(UTC)
+    program = get_program(session, slug)
+    links = load_graph(session, program)
+    cycle_days = cycle_days_by_team(session, at)
+    ends: dict[str, _End] = {}
+    graph: dict[str, list[str]] = defaultdict(list)
+    for link in links:
+        if link.state in (EdgeState.SATISFIED, EdgeState.CYCLE):
+            continue
+        if link.blocked.done or not (link.blocker.in_program or link.blocked.in_program):
+            continue
+        ends[link.blocker.key], ends[link.blocked.key] = link.blocker, link.blocked
+        graph[link.blocker.key].append(link.blocked.key)
+
+    def days(end: _End) -> float:
+        if end.done:
+            return 0.0
+        base = cycle_days.get(end.team, DEFAULT_CYCLE_DAYS)
+        return round(base / 2 if end.status is StatusCategory.IN_PROGRESS else base, 1)
+
+    best: dict[str, tuple[float, str | None]] = {}
+
+    def longest(key: str) -> tuple[float, str | None]:  # days from the start of key to the chain's end
+        stack = [(key, False)]
+        while stack:
+            node, expanded = stack.pop()
+            if node in best:
+                continue
+            children = sorted(graph.get(node, ()))
+            if not expanded:
+                stack.append((node, True))
+                stack.extend((c, False) for c in children if c not in best)
+                continue
+            tail = max(((best[c][0], c) for c in children), default=(0.0, None))
+            best[node] = (days(ends[node]) + tail[0], tail[1])
+        return best[key]
+
+    start, total = None, 0.0
+    for key in sorted(ends):
+        length = longest(key)[0]
+        if length > total:
+            start, total = key, length
+    steps: list[PathStep] = []
+    day = at.date()
+    elapsed = 0.0
+    node = start
+    while node is not None:
+        end = ends[node]
+        elapsed += days(end)
+        steps.append(
+            PathStep(
+                key=end.key,
+                title=end.title,
+                team=end.team,
+                status_category=end.status,
+                days=days(end),
+                finish=day + timedelta(days=round(elapsed)),
+            )
+        )
+        node = best[node][1]
+    finish = day + timedelta(days=round(total)) if steps else None
+    target = program.target_date
+    return CriticalPath(
+        meta=view_meta(session, program, at),
+        target_date=target,
+        steps=steps,
+        remaining_days=round(total, 1),
+        finish_date=finish,
+        slack_days=(target - finish).days if target and finish else None,
+        method="longest chain of unfinished blocking links; each item takes its team's median cycle time "
+        f"over 90 days (half if in progress, {DEFAULT_CYCLE_DAYS:g} days without history)",
+    )
