@@ -24,7 +24,7 @@ from connectors.errors import ConnectorError
 from connectors.records import ItemRef
 from sync.membership import recompute_membership
 from sync.model import Link, Source, SyncCursor, SyncRun, WorkItem
-from sync.writer import ItemWriter, WriteResult, resolve_references
+from sync.writer import ItemWriter, WriteResult, follow_rename, resolve_references
 
 __all__ = ["ProgressFn", "RunKind", "RunSummary", "SourceUnavailable", "SyncEngine"]
 
@@ -263,18 +263,5 @@ def rename_item(session: Session, item_id: int, old_key: str, new_key: str) -> N
     """A moved item (Jira key change, GitHub transfer): same row, new key; references follow."""
     item = session.get(WorkItem, item_id)
     assert item is not None
-    item.key = new_key
-    item.moved_from_key = old_key
-    tracker = item.tracker
-    session.execute(
-        update(Link).where(Link.from_tracker == tracker, Link.from_key == old_key).values(from_key=new_key)
-    )
-    session.execute(
-        update(Link).where(Link.to_tracker == tracker, Link.to_key == old_key).values(to_key=new_key)
-    )
-    session.execute(
-        update(WorkItem)
-        .where(WorkItem.tracker == tracker, WorkItem.parent_key == old_key)
-        .values(parent_key=new_key)
-        .execution_options(synchronize_session=False)
-    )
+    follow_rename(session, item_id, item.tracker, old_key, new_key)
+    session.expire(item)

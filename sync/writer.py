@@ -31,7 +31,9 @@ from connectors.records import (
     PersonRecord,
     ReleaseRecord,
     SprintRecord,
+    StatusCategory,
     StatusChangeRecord,
+    TrackerKind,
     WorkItemRecord,
 )
 from sync.model import (
@@ -48,7 +50,7 @@ from sync.model import (
 )
 from sync.upsert import insert_for
 
-__all__ = ["ItemWriter", "WriteResult", "link_external_id", "resolve_references"]
+__all__ = ["ItemWriter", "WriteResult", "follow_rename", "link_external_id", "resolve_references"]
 
 #: Origins whose links are owned by both ends (each end's payload lists them).
 _SHARED_ORIGINS = {LinkOrigin.JIRA_ISSUELINK, LinkOrigin.GITHUB_DEPENDENCY}
@@ -243,10 +245,14 @@ class ItemWriter:
         sprint_ids = self.upsert_sprints(r.sprint for r in batch if r.sprint is not None)
         release_ids = self.upsert_releases(rel for r in batch for rel in r.releases)
         before = {
-            ext: (item_id, status, updated)
-            for ext, item_id, status, updated in self.session.execute(
+            ext: (item_id, status, category, key)
+            for ext, item_id, status, category, key in self.session.execute(
                 select(
-                    WorkItem.external_id, WorkItem.id, WorkItem.original_status, WorkItem.remote_updated_at
+                    WorkItem.external_id,
+                    WorkItem.id,
+                    WorkItem.original_status,
+                    WorkItem.status_category,
+                    WorkItem.key,
                 ).where(WorkItem.source_id == self.source.id, WorkItem.external_id.in_(newest))
             )
         }
@@ -273,6 +279,10 @@ class ItemWriter:
         if not applied:
             return result
         applied_records = [r for r in batch if r.external_id in applied]
+        for r in applied_records:
+            old_key = before[r.external_id][3] if r.external_id in before else None
+            if old_key is not None and old_key != r.key:  # moved (Jira) or transferred: same id, new key
+                follow_rename(self.session, applied[r.external_id], r.tracker, old_key, r.key)
 
         self._replace_releases(applied_records, applied, release_ids)
         result.links = self._replace_links(applied_records, applied, now)
@@ -395,15 +405,19 @@ class ItemWriter:
         self,
         records: Sequence[WorkItemRecord],
         applied: dict[str, int],
-        before: dict[str, tuple[int, str, datetime]],
+        before: dict[str, tuple[int, str, StatusCategory, str]],
     ) -> None:
         rows: list[dict[str, Any]] = []
         for r in records:
             item_id = applied[r.external_id]
             if r.status_history is not None:
                 rows.extend(self._history_row(r, item_id, sc) for sc in r.status_history)
-            elif r.external_id in before and before[r.external_id][1] != r.original_status:
-                # No history in this payload (GitHub lists): record the change we observed.
+            elif r.external_id in before and before[r.external_id][1:] != (
+                r.original_status,
+                r.status_category,
+            ):
+                # No history in this payload (GitHub lists): record the change we observed, incl.
+                # a category change under the same status (an open issue that got an assignee).
                 rows.append(
                     {
                         "source_id": self.source.id,
@@ -412,7 +426,7 @@ class ItemWriter:
                         "at": r.updated_at,
                         "from_status": before[r.external_id][1],
                         "to_status": r.original_status,
-                        "from_category": None,
+                        "from_category": before[r.external_id][2],
                         "to_category": r.status_category,
                         "by_person_id": None,
                     }
@@ -437,6 +451,28 @@ class ItemWriter:
             "to_category": sc.to_category,
             "by_person_id": self.persons.person_id(sc.by),
         }
+
+
+def follow_rename(session: Session, item_id: int, tracker: TrackerKind, old_key: str, new_key: str) -> None:
+    """An item changed key (Jira move, GitHub transfer): mark it and point references at the new key."""
+    session.execute(
+        update(WorkItem)
+        .where(WorkItem.id == item_id)
+        .values(key=new_key, moved_from_key=old_key)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        update(Link).where(Link.from_tracker == tracker, Link.from_key == old_key).values(from_key=new_key)
+    )
+    session.execute(
+        update(Link).where(Link.to_tracker == tracker, Link.to_key == old_key).values(to_key=new_key)
+    )
+    session.execute(
+        update(WorkItem)
+        .where(WorkItem.tracker == tracker, WorkItem.parent_key == old_key)
+        .values(parent_key=new_key)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def resolve_references(session: Session, *, item_ids: Sequence[int] | None = None) -> None:
