@@ -412,7 +412,7 @@ class ItemWriter:
             item_id = applied[r.external_id]
             if r.status_history is not None:
                 rows.extend(self._history_row(r, item_id, sc) for sc in r.status_history)
-            elif r.external_id in before and before[r.external_id][1:] != (
+            elif r.external_id in before and before[r.external_id][1:3] != (
                 r.original_status,
                 r.status_category,
             ):
