@@ -17,6 +17,7 @@ with 400 and Jira's error body (`{"errorMessages": ["Error in the JQL Query: ...
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -219,6 +220,13 @@ class Query:
     def sort_key(self) -> Callable[[Searchable], tuple[int | tuple[str, int], ...]]:
         """A key for `sorted`; descending parts are negated (keys sort by project, then number)."""
         order = self.order or (("key", True),)
+        attrs = {"updated": "updated_ms", "created": "created_ms", "id": "id"}
+        if all(not descending and name in attrs for name, descending in order):
+            # The common scan orders (created/updated ASC, id ASC) sort with a C-level key.
+            names = [attrs[name] for name, _ in order]
+            if "id" not in names:
+                names.append("id")
+            return operator.attrgetter(*names)
         parts: list[Callable[[Searchable], int | tuple[str, int]]] = []
         for name, descending in order:
             parts.append(_order_part(name, descending))

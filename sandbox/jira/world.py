@@ -12,6 +12,7 @@ import bisect
 import itertools
 import random
 from collections import OrderedDict
+from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -101,6 +102,7 @@ class JiraWorld:
         self.boards: dict[int, Board] = {}
         self.sprints: dict[int, Sprint] = {}
         self.by_updated: list[tuple[int, int]] = []
+        self.by_created: list[tuple[int, int]] = []
         self.generation = 0  # bumps on every change
         self.search_generation = 0  # bumps when an issue's searchable state changes (see search)
         self._changes: list[tuple[int, int]] = []  # (search generation, issue id)
@@ -121,6 +123,7 @@ class JiraWorld:
         else:
             seed.seed_demo(self, random.Random(self.config.rng_seed))
         self.by_updated = sorted((i.updated_ms, i.id) for i in self.issues.values())
+        self.by_created = sorted((i.created_ms, i.id) for i in self.issues.values())
 
     def routes(self) -> list[BaseRoute]:
         from sandbox.jira.routes import build_routes
@@ -311,6 +314,7 @@ class JiraWorld:
 
     def _index_add(self, issue: Issue) -> None:
         bisect.insort(self.by_updated, (issue.updated_ms, issue.id))
+        bisect.insort(self.by_created, (issue.created_ms, issue.id))
         self.generation += 1
         self._log_change(issue.id)
 
@@ -319,6 +323,10 @@ class JiraWorld:
         index = bisect.bisect_left(self.by_updated, old)
         if index < len(self.by_updated) and self.by_updated[index] == old:
             del self.by_updated[index]
+        created = (issue.created_ms, issue.id)
+        index = bisect.bisect_left(self.by_created, created)
+        if index < len(self.by_created) and self.by_created[index] == created:
+            del self.by_created[index]
         self.generation += 1
         self._log_change(issue.id)
 
@@ -363,17 +371,23 @@ class JiraWorld:
         query = self.compile(jql, zone)
         lower = query.updated_lower_bound()
         projects = query.projects()
-        # Candidates come from the updated index: an `updated >=` bound is a bisect, not a scan.
-        start = bisect.bisect_left(self.by_updated, (lower, -1)) if lower is not None else 0
-        ids = (entry[1] for entry in itertools.islice(self.by_updated, start, None))
         issues = self.issues
+        if query.order in ((("created", False),), (("created", False), ("id", False))) and lower is None:
+            # A full scan in creation order (what the Jira connector sends) reads the created index.
+            ids: Iterable[int] = (entry[1] for entry in self.by_created)
+            presorted = True
+        else:
+            # Otherwise candidates come from the updated index: `updated >=` is a bisect, not a scan.
+            start = bisect.bisect_left(self.by_updated, (lower, -1)) if lower is not None else 0
+            ids = (entry[1] for entry in itertools.islice(self.by_updated, start, None))
+            presorted = query.order == (("updated", False),)
         matches = [
             issue
             for issue in (issues[i] for i in ids)
             if (projects is None or issue.project in projects) and query.matches(issue)
         ]
-        if query.order == (("updated", False),):
-            return matches  # the index order is (updated, id) ascending already
+        if presorted:
+            return matches  # the index order is the query's order already
         return sorted(matches, key=query.sort_key())
 
     def _catch_up(

@@ -23,6 +23,7 @@ def make_world(**overrides: object) -> JiraWorld:
 
 def assert_index_consistent(world: JiraWorld) -> None:
     assert world.by_updated == sorted((i.updated_ms, i.id) for i in world.issues.values())
+    assert world.by_created == sorted((i.created_ms, i.id) for i in world.issues.values())
     assert {i.key for i in world.issues.values()} == set(world.by_key)
 
 
@@ -138,12 +139,27 @@ def test_updates_map_to_truth_fields() -> None:
     assert world.users[item["assignee"]].email == "priya.raman@example.com"
 
 
+QUERIES = (
+    "project in (PAY, PLAT) ORDER BY updated ASC",
+    'project = PAY AND updated >= "2026/11/01 00:00" ORDER BY created ASC, id ASC',
+    'project in ("PAY", "PLAT") ORDER BY created ASC, id ASC',
+    "project in (PAY, PLAT) AND issuetype in (Story, Task) ORDER BY key DESC",
+    'labels = "checkout-v2" OR issuetype = Bug ORDER BY updated DESC',
+)
+
+
 @given(st.lists(st.integers(min_value=0, max_value=2**31), min_size=1, max_size=25))
 @settings(max_examples=25, deadline=None)
 def test_random_activity_keeps_search_and_truth_in_step(seeds: list[int]) -> None:
     world = make_world()
+    for query in QUERIES:
+        world.search(query)  # cached now: later searches catch up with the changes
     for seed in seeds:
         world.random_mutation(random.Random(seed))
+        if seed % 3 == 0:
+            world.search(QUERIES[seed % len(QUERIES)])
+    for query in QUERIES:
+        assert world.search(query) == world._run_query(query, None), query
     assert_index_consistent(world)
     truth_keys = [i["key"] for i in world.truth()["items"]]
     searched = world.search("project in (PAY, PLAT) ORDER BY key ASC")
