@@ -441,6 +441,7 @@ class JiraWorld:
             "remote_link": self._op_remote_link,
             "comment": self._op_comment,
             "release": self._op_release,
+            "version": self._op_version,
             "sprint": self._op_sprint,
         }.get(str(kind))
         if handler is None:
@@ -579,6 +580,34 @@ class JiraWorld:
         event = "jira:version_released" if version.released else "jira:version_unreleased"
         self.emit(event, {"version": self.render.version(version)})
         return {"version": version.name, "released": version.released}
+
+    def _op_version(self, op: dict[str, Any]) -> dict[str, Any]:
+        """Create a version (`project`, `name`, `release_date`, `start_date`) or change one found
+        by `name`/`id` (`release_date`, `description`, `archived`)."""
+        name = str(op.get("name") or op.get("version") or "")
+        version = next((v for v in self.versions.values() if name in (v.name, str(v.id))), None)
+        if version is None:
+            project = _project_key(op.get("project"), self.projects)
+            version = self.add_version(
+                project,
+                name,
+                op.get("release_date"),
+                start_date=op.get("start_date"),
+                description=str(op.get("description") or ""),
+            )
+            event = "jira:version_created"
+        else:
+            for attr in ("release_date", "start_date", "description", "archived"):
+                if attr in op:
+                    setattr(version, attr, op[attr])
+            for issue in self.issues.values():
+                if version.id in issue.fix_versions:
+                    issue.rev += 1
+            self.render.clear()
+            event = "jira:version_updated"
+        self.generation += 1
+        self.emit(event, {"version": self.render.version(version)})
+        return {"version": version.name, "id": str(version.id), "event": event}
 
     def _op_sprint(self, op: dict[str, Any]) -> dict[str, Any]:
         sprint = self.sprints.get(int(op.get("id", 0))) or next(
@@ -1169,6 +1198,13 @@ class JiraWorld:
                 op = {"op": "touch", "key": issue.key, "actor": actor}
             else:
                 op = {"op": "link", "from": issue.key, "to": other.key, "type": "blocks", "actor": actor}
+        elif roll < 0.98 and self._expendable(issue):
+            # Rarely an issue goes away or changes project (never one the demo's links name).
+            if roll < 0.97:
+                op = {"op": "delete", "key": issue.key, "actor": actor}
+            else:
+                target = next((p for p in self.projects if p != issue.project), issue.project)
+                op = {"op": "move", "key": issue.key, "to_project": target, "actor": actor}
         else:
             epic = issue.parent if issue.parent is not None else issue
             op = {
@@ -1181,6 +1217,14 @@ class JiraWorld:
             }
         result = self.mutate(op)
         return {"op": op["op"], **result}
+
+    @staticmethod
+    def _expendable(issue: Issue) -> bool:
+        return (
+            not issue.children
+            and not issue.issue_type.subtask
+            and (issue.number > demo.GUARANTEED_NUMBERS or bool(issue.old_keys))
+        )
 
     def _random_issue(self, rng: random.Random) -> Issue:
         _, issue_id = self.by_updated[rng.randrange(len(self.by_updated))]

@@ -166,3 +166,25 @@ def test_random_activity_keeps_search_and_truth_in_step(seeds: list[int]) -> Non
     assert [i.key for i in searched] == truth_keys
     newest = world.search("project in (PAY, PLAT) ORDER BY updated DESC")[0]
     assert newest.updated_ms == max(i.updated_ms for i in world.issues.values())
+
+
+def test_versions_and_sprints_change_with_their_webhook_events() -> None:
+    world = make_world()
+    sent: list[tuple[str, dict[str, object]]] = []
+    world.ctx.webhooks.emit = lambda tracker, event, payload, **kw: sent.append((event, payload)) or []  # type: ignore[method-assign]
+    world.mutate({"op": "version", "project": "PAY", "name": "PAY 2027.1", "release_date": "2027-01-15"})
+    world.mutate({"op": "version", "name": "PAY 2027.1", "release_date": "2027-01-29"})
+    world.mutate({"op": "release", "version": "PAY 2027.1"})
+    world.mutate({"op": "sprint", "name": "PAY Sprint 13", "state": "active"})
+    world.mutate({"op": "sprint", "name": "PAY Sprint 12", "state": "closed"})
+    assert [event for event, _ in sent] == [
+        "jira:version_created",
+        "jira:version_updated",
+        "jira:version_released",
+        "sprint_started",
+        "sprint_closed",
+    ]
+    release = next(r for r in world.truth()["releases"] if r["name"] == "PAY 2027.1")
+    assert (release["due_date"], release["released"]) == ("2027-01-29", True)
+    states = {s["name"]: s["state"] for s in world.truth()["sprints"]}
+    assert (states["PAY Sprint 13"], states["PAY Sprint 12"]) == ("active", "closed")
