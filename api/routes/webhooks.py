@@ -14,8 +14,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from api.deps import DbSession
 from api.errors import ApiError, error_responses
 from connectors.errors import SignatureInvalid
 from connectors.records import TrackerKind
@@ -37,7 +39,9 @@ class Accepted(BaseModel):
     response_model=Accepted,
     responses=error_responses(400, 401, 403, 404, 413),
 )
-async def receive(kind: Literal["github", "jira"], source: str, request: Request) -> JSONResponse:
+async def receive(
+    kind: Literal["github", "jira"], source: str, request: Request, session: DbSession
+) -> JSONResponse:
     limit = request.app.state.settings.webhook_max_bytes
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
@@ -48,13 +52,13 @@ async def receive(kind: Literal["github", "jira"], source: str, request: Request
         if len(body) > limit:
             raise ApiError(413, f"delivery is over the limit of {limit} bytes")
     result = await run_in_threadpool(
-        _store, request, TrackerKind(kind), source, dict(request.headers), bytes(body)
+        _store, request, session, TrackerKind(kind), source, dict(request.headers), bytes(body)
     )
     return JSONResponse(result, status_code=202)
 
 
 def _store(
-    request: Request, kind: TrackerKind, name: str, headers: dict[str, str], body: bytes
+    request: Request, session: Session, kind: TrackerKind, name: str, headers: dict[str, str], body: bytes
 ) -> dict[str, Any]:
     app = request.app
     runtime = app.state.runtime
@@ -76,11 +80,11 @@ def _store(
     if not isinstance(payload, dict):
         raise ApiError(400, "the delivery body is JSON but not an object")
     meta = delivery_meta(kind, headers, body, payload)
-    with app.state.sessionmaker.begin() as session:
-        source = session.scalar(select(Source).where(Source.name == name))
-        if source is None:
-            raise ApiError(404, f"source {name!r} is not loaded into the database yet")
-        inserted = store_delivery(session, source, meta, payload)
+    source = session.scalar(select(Source).where(Source.name == name))
+    if source is None:
+        raise ApiError(404, f"source {name!r} is not loaded into the database yet")
+    inserted = store_delivery(session, source, meta, payload)
+    session.commit()  # stored before we answer 202: the tracker may forget the delivery after that
     wake = getattr(app.state, "inbox_wakeup", None)
     if wake is not None:
         wake.set()
