@@ -122,9 +122,9 @@ class SandboxMiddleware:
                 await self._refuse_primary(send_wrapper)
             elif (error_status := faults.take_error(tracker)) is not None:
                 body = _error_body(tracker, error_status, "Server Error (sandbox fault)")
-                await Response(body, error_status, media_type="application/json")(
-                    scope, receive, send_wrapper
-                )
+                retry_after = faults.error_retry_after(tracker)
+                extra = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+                await _send_bytes(send_wrapper, error_status, body, extra)
             else:
                 truncate = faults.take_truncate(tracker)
                 await self.app(scope, receive, _truncating(send_wrapper) if truncate else send_wrapper)

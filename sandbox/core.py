@@ -276,6 +276,12 @@ class Faults:
             spec["count"] = int(spec["count"]) - 1
             return int(spec.get("status", 502))
 
+    def error_retry_after(self, tracker: str) -> int | None:
+        """``errors: {t: {..., "retry_after": s}}`` adds ``Retry-After`` (Jira's 503 may carry one)."""
+        spec = self._tracker_value("errors", tracker)
+        value = spec.get("retry_after") if isinstance(spec, dict) else None
+        return int(value) if value is not None else None
+
     def latency_ms(self, tracker: str) -> float:
         value = self._tracker_value("latency_ms", tracker)
         return float(value) if value else 0.0
