@@ -195,10 +195,11 @@ class JiraConnector:
     stored cursor sends exactly one search request when nothing changed. Changelogs come from the
     search ``expand=changelog``; only issues whose expanded changelog is truncated cost more
     (``changelog/bulkfetch`` for many issues at once on Cloud, ``/issue/{id}/changelog`` pages on
-    Data Center). Remote links are one request per issue, so they are read only where the complete
-    changelog shows a ``RemoteIssueLink`` change inside the scanned window (every such change on a
-    full sync), and always by :meth:`fetch_item` (webhook and refetch path); such records list
-    ``remote_link`` in ``links_complete``, all others leave stored remote links alone.
+    Data Center). Remote links are one request per issue, so a listing reads them only for issues
+    whose complete changelog has a ``RemoteIssueLink`` entry (Jira writes one whenever a remote link
+    is added or removed): issues that have or had remote links, i.e. items with dependencies, each
+    time they change; :meth:`fetch_item` (webhook and refetch path) always reads them. Records that
+    read them list ``remote_link`` in ``links_complete``; all others leave stored remote links alone.
     https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-search/#api-rest-api-3-search-jql-get
     """
 
@@ -359,7 +360,6 @@ class JiraConnector:
         if scan.lower is not None:
             since_text = jql.format_jql_instant(scan.lower, self.zone, self.overlap)
         query = jql.changed_since_jql(self.projects, self.extra_jql, since_text)
-        window_start = None if scan.lower is None else scan.lower - self.overlap - timedelta(hours=1)
         seen: dict[str, datetime] = {}
         offset, token = scan.offset, scan.token
         start = scan.start
@@ -414,13 +414,11 @@ class JiraConnector:
                         int((e[0].get("changelog") or {}).get("total") or 0) for e in truncated
                     )
                     waiting = {id(e[0]) for e in truncated}
-                    records = self._finish([e for e in accepted if id(e[0]) not in waiting], window_start, {})
+                    records = self._finish([e for e in accepted if id(e[0]) not in waiting], {})
                 elif truncated:
-                    records = self._finish(
-                        accepted, window_start, self._fetch_histories([e[0] for e in truncated])
-                    )
+                    records = self._finish(accepted, self._fetch_histories([e[0] for e in truncated]))
                 else:
-                    records = self._finish(accepted, window_start, {})
+                    records = self._finish(accepted, {})
                 if deferred:
                     pages_deferred += 1
                     if (
@@ -430,7 +428,7 @@ class JiraConnector:
                         or pages_deferred >= _DEFER_PAGES
                     ):
                         full = self._fetch_histories([e[0] for e in deferred])
-                        records += self._finish(deferred, window_start, full)
+                        records += self._finish(deferred, full)
                         deferred, deferred_histories, pages_deferred = [], 0, 0
                 log.info(
                     "connector.jira.page",
@@ -517,7 +515,6 @@ class JiraConnector:
     def _finish(
         self,
         entries: Sequence[tuple[Mapping[str, Any], datetime]],
-        window_start: datetime | None,
         full_histories: Mapping[str, list[dict[str, Any]]],
     ) -> list[WorkItemRecord]:
         records: list[WorkItemRecord] = []
@@ -532,7 +529,9 @@ class JiraConnector:
                 raw_histories = (
                     histories if histories is not None else (issue.get("changelog") or {}).get("histories")
                 )
-                if raw_histories and remote_link_changed(raw_histories, window_start):
+                # Only issues that have (or had) remote links cost a /remotelink read: those are
+                # items with dependencies, and every change of theirs refreshes the whole list.
+                if raw_histories and remote_link_changed(raw_histories, None):
                     record = self._with_remote_links(record)
             records.append(record)
         return records

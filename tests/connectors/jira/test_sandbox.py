@@ -335,15 +335,19 @@ def test_deleted_issue_is_found_by_reconcile(sb: SandboxHandle) -> None:
     items, _ = sync(conn, None)
     victim = next(i for i in items if i.key == "PLAT-9")
     sb.mutate(tracker="jira", op="delete", key="PLAT-9")
+    gone = {i.external_id for i in items} - {
+        t["id"] for t in jira_truth(sb)
+    }  # with its subtasks, as Jira does
+    assert victim.external_id in gone
     mark = sb.stats()["total"]
     result = conn.reconcile([i.ref for i in items])
-    assert result.deleted_ids == {victim.external_id}
-    assert result.present_ids == {i.external_id for i in items} - {victim.external_id}
+    assert result.deleted_ids == gone
+    assert result.present_ids == {i.external_id for i in items} - gone
     assert result.moved == {}
-    # Ids in one large page, plus one single read for the missing issue.
+    # Ids in one large page, plus one single read per missing issue.
     routes = [f"{e['method']} {e['route']}" for e in sb.stats(mark)["entries"]]
     assert routes.count(SEARCH[conn.settings.flavour]) == 1
-    assert len(routes) == 2
+    assert len(routes) == 1 + len(gone)
     with pytest.raises(NotFound):
         conn.fetch_item(victim.ref)
 
@@ -429,11 +433,6 @@ def test_fetch_item_reads_remote_links_to_github(sb: SandboxHandle) -> None:
     ]
 
 
-@pytest.mark.xfail(
-    reason="sandbox gap: adding a remote link writes no RemoteIssueLink changelog item (Jira does), "
-    "so the listing cannot tell which issues need a /remotelink read",
-    strict=True,
-)
 def test_listing_reads_remote_links_where_the_changelog_shows_them(sb: SandboxHandle) -> None:
     items, _ = sync(connector(sb), None)
     remote = {
@@ -441,6 +440,30 @@ def test_listing_reads_remote_links_where_the_changelog_shows_them(sb: SandboxHa
     }
     want = {(lk["from"], lk["to"]) for lk in sb.truth()["links"] if lk["origin"] == "remote_link"}
     assert remote == want
+    # Only the issues whose history shows a remote link change cost a /remotelink request.
+    remotelink_reads = sum(
+        sum(v.values()) for k, v in sb.stats()["by_endpoint"].items() if k.endswith("/remotelink")
+    )
+    assert remotelink_reads == len({key for pair in want for key in pair if "#" not in key})
+
+
+def test_incremental_reads_a_remote_link_added_since_the_cursor(sb: SandboxHandle) -> None:
+    conn = connector(sb)
+    _, cursor = sync(conn, None)
+    conn.add_link(
+        LinkRecord(
+            ItemRef(J, "PAY-30"),
+            ItemRef(TrackerKind.GITHUB, "acme/web#3"),
+            LinkType.BLOCKS,
+            LinkOrigin.REMOTE_LINK,
+        )
+    )
+    changed, _ = sync(conn, cursor)
+    pay30 = next(i for i in changed if i.key == "PAY-30")
+    assert LinkOrigin.REMOTE_LINK in pay30.links_complete
+    assert [(lk.source.key, lk.target.key) for lk in pay30.links if lk.origin is LinkOrigin.REMOTE_LINK] == [
+        ("PAY-30", "acme/web#3")
+    ]
 
 
 # -- writes -----------------------------------------------------------------------------------------
