@@ -213,6 +213,9 @@ class ReconcileResult:
     present_ids: frozenset[str]
     moved: Mapping[str, str] = field(default_factory=dict)  # external_id -> new key
     deleted_ids: frozenset[str] = frozenset()  # known to be deleted (410) or unreadable
+    # For moves that also changed the tracker's id (a GitHub transfer creates a new issue id):
+    # old external_id -> new external_id. Added for the GitHub connector.
+    new_ids: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

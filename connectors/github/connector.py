@@ -530,6 +530,7 @@ class GitHubConnector:
                     listed_keys[f"{repo}#{payload['number']}"] = str(payload["id"])
         present: set[str] = set()
         moved: dict[str, str] = {}
+        new_ids: dict[str, str] = {}
         deleted: set[str] = set()
         for ref in known:
             ident = ref.external_id or listed_keys.get(ref.key)
@@ -546,13 +547,17 @@ class GitHubConnector:
             new_key = f"{repo_of_issue(payload)}#{payload['number']}"
             if new_key != ref.key:
                 # A transfer: GitHub answered 301 and PyGithub followed it. The new issue has a new
-                # database id, so the old id maps to the new key and is not "present" any more.
+                # database id, so the old id maps to the new key (and new id) and is not "present".
                 moved[ref.external_id or ident] = new_key
+                if ref.external_id and ref.external_id != ident:
+                    new_ids[ref.external_id] = ident
             elif ref.external_id and ident != ref.external_id:
                 deleted.add(ref.external_id)
             else:
                 present.add(ident)
-        return ReconcileResult(present_ids=frozenset(present), moved=moved, deleted_ids=frozenset(deleted))
+        return ReconcileResult(
+            present_ids=frozenset(present), moved=moved, deleted_ids=frozenset(deleted), new_ids=new_ids
+        )
 
     def list_releases(self) -> Iterator[ReleaseRecord]:
         for repo in self.repositories():

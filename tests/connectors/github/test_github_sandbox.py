@@ -269,6 +269,7 @@ def test_reconcile_finds_transferred_and_deleted_issues(demo: SandboxHandle) -> 
     start = last_seq(demo)
     result = connector.reconcile(known)
     assert result.moved == {items["acme/web#3"].external_id: moved["key"]}
+    assert result.new_ids == {items["acme/web#3"].external_id: moved["id"]}  # a transfer makes a new issue
     assert result.deleted_ids == frozenset({items["acme/web#4"].external_id, "424242"})
     assert result.present_ids == frozenset(i.external_id for i in items.values()) - {
         items["acme/web#3"].external_id,
