@@ -629,3 +629,28 @@ def test_discovery_is_refreshed_once_it_is_a_day_old(sb: SandboxHandle, flavour:
 def test_a_damaged_cursor_falls_back_to_a_full_scan(sb: SandboxHandle) -> None:
     items, _ = sync(connector(sb), '{"v": 1, "since": "yesterday", "tz": 3, "statuses": {"1": "maybe"}}')
     assert len(items) == len(jira_truth(sb))
+
+
+def test_an_issue_deleted_mid_scan_does_not_hide_a_neighbour(
+    flavour: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Offset paging: a deletion before the current position moves every later issue up one place,
+    so one issue would slip between two pages. Data Center: ``total`` shrinks and the scan steps
+    back. Cloud (no total): the reconcile id listing shows the id the engine does not know."""
+    caplog.set_level("INFO", logger="crosstrack.connectors.jira")
+    with running_sandbox(SandboxConfig(jira_flavour=flavour, max_results_jira=20)) as sb:
+        conn = connector(sb)
+        batches = conn.list_changed(None)
+        first = next(batches)
+        seen = {i.external_id for i in first.items}
+        sb.mutate(tracker="jira", op="delete", key=first.items[3].key)
+        for batch in batches:
+            seen |= {i.external_id for i in batch.items}
+        alive = {t["id"] for t in jira_truth(sb)}
+        if flavour == "datacenter":
+            assert alive <= seen
+            assert any(r.msg == "connector.jira.scan.shrunk" for r in caplog.records)
+        else:
+            missing = conn.reconcile([ItemRef(J, "", i) for i in seen]).present_ids - seen
+            recovered = {conn.fetch_item(ItemRef(J, "", i)).external_id for i in missing}
+            assert alive <= seen | recovered
