@@ -1159,7 +1159,65 @@ class GitHubWorld:
             return self._link(kind, op)
         if kind == "milestone":
             return self._milestone_op(op)
+        if kind == "label":
+            return self._label_op(op)
         raise MutationError(f"unknown GitHub op {kind!r}", 400)
+
+    def _label_op(self, op: dict[str, Any]) -> dict[str, Any]:
+        """Create, change (rename, recolor) or delete a repository label: ``{"op": "label", "repo",
+        "name", "new_name"?, "color"?, "description"?, "delete"?: true}``.
+
+        As on github.com only the ``label`` webhook is sent: issues carrying a renamed or deleted
+        label change without an ``issues`` event (and keep their ``updated_at``), so a consumer has
+        to react to ``label`` events itself.
+        """
+        repo = self.repos.get(str(op.get("repo")))
+        if repo is None:
+            raise MutationError(f"no repository {op.get('repo')!r}", 404)
+        name = str(op.get("name") or "")
+        lab = repo.labels.get(name)
+        carriers = [it for it in repo.issues.values() if it.live and name in it.labels]
+        if op.get("delete"):
+            if lab is None:
+                raise MutationError(f"no label {name!r} in {repo.full_name}", 404)
+            payload = payloads.label(self.api, repo, lab)
+            del repo.labels[name]
+            for it in carriers:
+                it.labels.remove(name)
+            self._label_frags.pop((repo.id, name), None)
+            self.invalidate(*carriers)
+            self.emit("label", "deleted", repo, {"label": payload})
+            return {"repo": repo.full_name, "name": name, "deleted": True, "issues": len(carriers)}
+        if lab is None:
+            lab = self.ensure_label(repo, name, str(op.get("color") or "ededed"), op.get("description"))
+            self.emit("label", "created", repo, {"label": payloads.label(self.api, repo, lab)})
+            return {"repo": repo.full_name, "name": name, "created": True}
+        changes: dict[str, Any] = {}
+        new_name = op.get("new_name")
+        if new_name and new_name != name:
+            if new_name in repo.labels:
+                raise MutationError(f"label {new_name!r} already exists in {repo.full_name}", 422)
+            changes["name"] = {"from": name}
+            del repo.labels[name]
+            lab.name = str(new_name)
+            repo.labels[lab.name] = lab
+            for it in carriers:
+                it.labels[it.labels.index(name)] = lab.name
+        if op.get("color") and op["color"] != lab.color:
+            changes["color"] = {"from": lab.color}
+            lab.color = str(op["color"])
+        if "description" in op and op["description"] != lab.description:
+            changes["description"] = {"from": lab.description or ""}
+            lab.description = op["description"]
+        self._label_frags.pop((repo.id, name), None)
+        self._label_frags.pop((repo.id, lab.name), None)
+        self.invalidate(*carriers)
+        self._changed(repo)
+        if changes:
+            self.emit(
+                "label", "edited", repo, {"label": payloads.label(self.api, repo, lab), "changes": changes}
+            )
+        return {"repo": repo.full_name, "name": lab.name, "changes": sorted(changes), "issues": len(carriers)}
 
     def _milestone_op(self, op: dict[str, Any]) -> dict[str, Any]:
         """Create or change a milestone (a release): ``{"op": "milestone", "repo", "title", "state"?,

@@ -32,6 +32,7 @@ OPS = st.lists(
                 "create",
                 "touch",
                 "random",
+                "relabel",
             ]
         ),
         st.integers(min_value=0, max_value=10_000),
@@ -73,6 +74,10 @@ def _apply(world: GitHubWorld, op: str, a: int, b: int) -> None:
             world.mutate({"op": "create", "repo": repos[b % len(repos)], "title": "new", "parent": other.key})
         elif op == "touch":
             world.mutate({"op": "touch", "key": it.key})
+        elif op == "relabel":
+            name = ["bug", "in progress", "epic", "checkout-v2"][b % 4]
+            change = {"delete": True} if a % 2 else {"new_name": f"{name}-{a}"}
+            world.mutate({"op": "label", "repo": it.repo.full_name, "name": name, **change})
         else:
             world.random_mutation(random.Random(a * 10_007 + b))
     except MutationError:

@@ -216,3 +216,22 @@ def test_activity_walk_mutates_and_sends_webhooks(receiver: Receiver) -> None:
     assert len(received) >= 6
     for r in received:
         assert "X-GitHub-Event" in r.headers or "X-Atlassian-Webhook-Identifier" in r.headers
+
+
+def test_label_rename_and_delete_change_issues_with_only_a_label_event(
+    sandbox: SandboxHandle, gh: github.Github, receiver: Receiver
+) -> None:
+    sandbox.register_webhook("github", receiver.url, "k")
+    before = {i["key"]: i for i in sandbox.truth()["items"] if i["scope"] == "acme/web"}
+    carriers = {k for k, i in before.items() if "bug" in i["labels"]}
+    assert carriers
+    sandbox.mutate(tracker="github", op="label", repo="acme/web", name="bug", new_name="defect")
+    sandbox.mutate(tracker="github", op="label", repo="acme/web", name="epic", delete=True)
+    receiver.wait_for(2)
+    assert [(e, a) for e, a, _ in events(receiver)] == [("label", "edited"), ("label", "deleted")]
+    after = {i["key"]: i for i in sandbox.truth()["items"] if i["scope"] == "acme/web"}
+    assert {k for k, i in after.items() if "defect" in i["labels"]} == carriers
+    assert not any("epic" in i["labels"] or "bug" in i["labels"] for i in after.values())
+    assert all(after[k]["updated"] == before[k]["updated"] for k in before)
+    issue = gh.get_repo("acme/web").get_issue(int(next(iter(carriers)).split("#")[1]))
+    assert "defect" in [label.name for label in issue.labels]
