@@ -181,12 +181,13 @@ class FieldSelection:
     work (https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-search/#api-rest-api-3-search-jql-get).
     """
 
-    __slots__ = ("cache_key", "id_only", "ids", "want")
+    __slots__ = ("cache_key", "id_only", "ids", "want", "with_key")
 
-    def __init__(self, ids: tuple[str, ...], id_only: bool) -> None:
+    def __init__(self, ids: tuple[str, ...], id_only: bool, with_key: bool = False) -> None:
         self.ids = ids
-        self.id_only = id_only
-        self.cache_key = ("id",) if id_only else ids
+        self.id_only = id_only  # only identifiers asked for: big pages, no `fields`
+        self.with_key = with_key  # ... and the key among them (`key`, or `issuekey` from the client)
+        self.cache_key = ("id", with_key) if id_only else ids
         self.want: frozenset[str] | None = None if set(ids) >= set(ALL_FIELD_IDS) else frozenset(ids)
 
 
@@ -214,8 +215,10 @@ def parse_field_selection(values: list[str], default: str) -> FieldSelection:
     for name in include:
         if name not in chosen and name in ALL_FIELD_IDS and name not in exclude:
             chosen.append(name)
-    id_only = not chosen and all(n in ("id", "key", "*none") for n in include)
-    return FieldSelection(tuple(chosen), id_only)
+    # `jira` translates `id`/`key` into the field id `issuekey` (its clause names) before sending.
+    id_only = not chosen and all(n in ("id", "key", "issuekey", "*none") for n in include)
+    with_key = any(n in ("key", "issuekey") for n in include)
+    return FieldSelection(tuple(chosen), id_only, with_key)
 
 
 class Renderer:
@@ -656,6 +659,12 @@ class Renderer:
         changelog_cap: int | None = None,
     ) -> dict[str, Any]:
         if selection.id_only:
+            if selection.with_key:
+                return {
+                    "id": str(issue.id),
+                    "self": f"{self.api(version)}/issue/{issue.id}",
+                    "key": issue.key,
+                }
             return {"id": str(issue.id)}
         fields = self.fields(issue, version, selection.want)
         body: dict[str, Any] = {

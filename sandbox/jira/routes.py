@@ -609,12 +609,6 @@ class JiraRoutes:
     async def get_issue(self, request: Request, account: str) -> Response:
         issue = self.issue_or_404(request.path_params["key"])
         selection = parse_field_selection(request.query_params.getlist("fields"), "*all")
-        if selection.id_only:
-            selection = (
-                parse_field_selection(["*all"], "*all")
-                if not request.query_params.getlist("fields")
-                else selection
-            )
         expand = ",".join(request.query_params.getlist("expand"))
         cap = ISSUE_CHANGELOG_CAP if "changelog" in expand else None
         if selection.id_only:

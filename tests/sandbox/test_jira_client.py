@@ -102,6 +102,9 @@ def test_enhanced_search_fields_default_to_id_and_caps_follow_the_fields(cloud: 
         url, params={"jql": "project in (PAY, PLAT)", "maxResults": 1000, "fields": "*all"}, auth=auth
     ).json()
     assert len(full["issues"]) == 100 and full["nextPageToken"]
+    # The client turns `key` into the field id `issuekey`; such pages are id-sized and carry keys.
+    keys = cloud_client(cloud).enhanced_search_issues("project in (PAY, PLAT)", maxResults=1000, fields="key")
+    assert len(keys) > 100 and all(issue.key for issue in keys)
     repeated = httpx.get(
         url, params=[("jql", "key = PAY-12"), ("fields", "summary"), ("fields", "status,labels")], auth=auth
     ).json()
