@@ -65,7 +65,9 @@ def test_every_reason(world: World) -> None:
         "1 unfinished item of pay without an estimate (14% of its remaining work)"
     )
     assert view.counts == {"high": 7, "medium": 4, "low": 1}
-    assert [r.severity for r in view.risks] == sorted((r.severity for r in view.risks), key=lambda s: "hml".index(s[0]))
+    assert [r.severity for r in view.risks] == sorted(
+        (r.severity for r in view.risks), key=lambda s: "hml".index(s[0])
+    )
 
 
 def test_ids_are_stable(world: World) -> None:
