@@ -184,6 +184,9 @@ class WorkItemRecord:
     # stored links of those origins that this item owns (Jira issue links and GitHub dependencies
     # touching it; text references and remote links it declares) and keeps the others.
     links_complete: frozenset[LinkOrigin] = frozenset()
+    # Fields this payload cannot tell (e.g. a GitHub webhook carries no Projects v2 values): the
+    # engine keeps what it has stored for them. Names are field names of this record.
+    unknown_fields: frozenset[str] = frozenset()
     # Signals from linked pull requests ("closes #12"): keys of PRs that reference this item.
     linked_pull_requests: tuple[str, ...] = ()
     raw: Mapping[str, Any] | None = field(default=None, compare=False)

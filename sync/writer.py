@@ -52,6 +52,15 @@ from sync.upsert import insert_for
 
 __all__ = ["ItemWriter", "WriteResult", "follow_rename", "link_external_id", "resolve_references"]
 
+#: Record field name -> work_item column, where they differ.
+_COLUMN_OF = {
+    "sprint": "sprint_id",
+    "assignee": "assignee_id",
+    "parent": "parent_key",
+    "created_at": "remote_created_at",
+    "updated_at": "remote_updated_at",
+}
+
 #: Origins whose links are owned by both ends (each end's payload lists them).
 _SHARED_ORIGINS = {LinkOrigin.JIRA_ISSUELINK, LinkOrigin.GITHUB_DEPENDENCY}
 
@@ -258,16 +267,23 @@ class ItemWriter:
         }
 
         now = datetime.now(UTC)
-        rows = [self._row(r, sprint_ids, now) for r in batch]
-        stmt = insert_for(self.session, WorkItem).values(rows)
-        updatable = [c for c in rows[0] if c not in ("source_id", "external_id")]
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["source_id", "external_id"],
-            set_={c: stmt.excluded[c] for c in updatable},
-            # The guard: never let an older payload overwrite a newer one.
-            where=WorkItem.remote_updated_at <= stmt.excluded.remote_updated_at,
-        ).returning(WorkItem.external_id, WorkItem.id)
-        applied: dict[str, int] = dict(self.session.execute(stmt).all())
+        applied: dict[str, int] = {}
+        # Records that cannot tell some fields (partial payloads) must not overwrite them: one
+        # statement per set of unknown fields (almost always a single group).
+        groups: dict[frozenset[str], list[WorkItemRecord]] = {}
+        for r in batch:
+            groups.setdefault(r.unknown_fields, []).append(r)
+        for unknown, members in groups.items():
+            rows = [self._row(r, sprint_ids, now) for r in members]
+            keep = {_COLUMN_OF.get(f, f) for f in unknown} | {"source_id", "external_id"}
+            stmt = insert_for(self.session, WorkItem).values(rows)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["source_id", "external_id"],
+                set_={c: stmt.excluded[c] for c in rows[0] if c not in keep},
+                # The guard: never let an older payload overwrite a newer one.
+                where=WorkItem.remote_updated_at <= stmt.excluded.remote_updated_at,
+            ).returning(WorkItem.external_id, WorkItem.id)
+            applied.update(self.session.execute(stmt).all())
 
         for ext in newest:
             if ext not in applied:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -31,6 +32,10 @@ from connectors.records import ItemRef, WebhookEvent
 __all__ = ["HANDLERS", "parse_delivery", "signature_for", "verify_signature"]
 
 SIGNATURE_HEADER = "x-hub-signature-256"
+
+
+#: Work item fields that come from Projects v2, not from the issue payload.
+PROJECT_FIELDS = frozenset({"estimate", "sprint"})
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
@@ -104,6 +109,8 @@ def _issues(
         new_repo_name = str(new_repo["full_name"]) if isinstance(new_repo, Mapping) else None
         old_ref, new_ref = _ref_of(issue, repo), _ref_of(new_issue, new_repo_name)
         item = map_issue(new_issue, config, repo=new_repo_name) if not is_pull_request(new_issue) else None
+        if item is not None and config.projects:
+            item = replace(item, unknown_fields=PROJECT_FIELDS)
         return WebhookEvent(
             delivery,
             "issues",
@@ -120,6 +127,9 @@ def _issues(
         item = map_issue(issue, config, repo=repo)
     except InvalidResponse as exc:
         raise PayloadInvalid(str(exc)) from exc
+    if config.projects:
+        # Projects v2 field values (estimate, iteration) are not in issue deliveries: keep the stored ones.
+        item = replace(item, unknown_fields=PROJECT_FIELDS)
     return WebhookEvent(delivery, "issues", action, occurred, item=item)
 
 
