@@ -489,6 +489,10 @@ class JiraConnector:
         categories = self._ctx.categories
         new_statuses = []
         for issue in issues:
+            if not isinstance(issue, dict) or not isinstance(issue.get("fields") or {}, dict):
+                raise InvalidResponse(
+                    "search answered an issue that is not an object", source=self.settings.name
+                )
             iid = str(issue.get("id"))
             fields = issue.get("fields") or {}
             try:

@@ -708,6 +708,23 @@ def map_issue(
     it is complete, else stays ``None`` ("not fetched": the caller fetches the full changelog).
     """
     try:
+        return _map_issue(issue, ctx, histories, updated)
+    except InvalidResponse:
+        raise
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        where = issue.get("key") if isinstance(issue, dict) else None
+        raise InvalidResponse(
+            f"issue {where}: a field has an unexpected shape ({type(exc).__name__}: {exc})"
+        ) from None
+
+
+def _map_issue(
+    issue: Mapping[str, Any],
+    ctx: MappingContext,
+    histories: Sequence[Mapping[str, Any]] | None,
+    updated: datetime | None,
+) -> WorkItemRecord:
+    try:
         iid = str(issue["id"])
         key = str(issue["key"])
         f = issue["fields"]

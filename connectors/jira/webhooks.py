@@ -212,4 +212,7 @@ def parse_webhook(
             occurred_at=_occurred_at(payload),
             ignored_reason=f"event {event} is not used by crosstrack",
         )
-    return parser(did, event, payload, ctx, projects or {})
+    try:
+        return parser(did, event, payload, ctx, projects or {})
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise PayloadInvalid(f"{event} delivery with an unexpected shape ({type(exc).__name__})") from None

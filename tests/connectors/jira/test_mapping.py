@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connectors.errors import InvalidResponse
@@ -470,3 +471,26 @@ def test_without_a_description_text_references_are_not_claimed_complete() -> Non
     issue = p.cloud_issue()
     issue["fields"].pop("description", None)
     assert LinkOrigin.TEXT_REFERENCE not in map_issue(issue, ctx()).links_complete
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+FIELD_NAMES = [*p.cloud_issue()["fields"].keys(), "changelog"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(FIELD_NAMES), json_values)
+def test_any_field_shape_maps_or_is_an_invalid_response(name: str, value: Any) -> None:
+    """Whatever a field holds, mapping returns a record or raises InvalidResponse, nothing else."""
+    issue = p.cloud_issue()
+    if name == "changelog":
+        issue["changelog"] = value
+    else:
+        issue["fields"][name] = value
+    with contextlib.suppress(InvalidResponse):
+        map_issue(issue, ctx())

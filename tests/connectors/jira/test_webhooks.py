@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 from datetime import UTC, date, datetime
@@ -9,6 +10,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from connectors.errors import PayloadInvalid, SignatureInvalid
 from connectors.jira.mapping import MappingContext, discover_fields
@@ -260,4 +263,42 @@ def test_missing_delivery_id_falls_back_to_a_stable_digest() -> None:
 )
 def test_malformed_deliveries_are_payload_invalid(body: bytes) -> None:
     with pytest.raises(PayloadInvalid):
+        parse_webhook(headers(body), body, CTX)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(
+        [
+            "jira:issue_updated",
+            "jira:issue_deleted",
+            "issuelink_created",
+            "jira:version_released",
+            "sprint_closed",
+        ]
+    ),
+    st.sampled_from(["issue", "issueLink", "version", "sprint", "timestamp", "changelog"]),
+    json_values,
+)
+def test_any_body_parses_or_is_payload_invalid(event: str, key: str, value: Any) -> None:
+    """A delivery is either a typed event or PayloadInvalid; no other exception escapes."""
+    payload = {**issue_updated(), "webhookEvent": event, key: value}
+    body = body_of(payload)
+    with contextlib.suppress(PayloadInvalid):
+        parse_webhook(headers(body), body, CTX)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=200))
+def test_any_bytes_parse_or_are_payload_invalid(body: bytes) -> None:
+    with contextlib.suppress(PayloadInvalid):
         parse_webhook(headers(body), body, CTX)
