@@ -69,6 +69,7 @@ FIELD_ALIASES = {
     "label": "labels",
     "updateddate": "updated",
     "createddate": "created",
+    "epic link": "parent",  # Data Center's Epic Link field: this sandbox keeps one parent per issue
 }
 ORDER_FIELDS = {"updated", "created", "key", "id", "issuekey"}
 

@@ -320,8 +320,8 @@ class JiraRoutes:
                 navigable=False,
             ),
         ]
+        result.append(system("parent", "Parent", None, ["parent"]))
         if self.world.cloud:
-            result.append(system("parent", "Parent", None, ["parent"]))
             result.append(
                 custom(
                     CUSTOM_STORY_POINTS,

@@ -102,6 +102,7 @@ def test_key_and_id_accept_old_keys_and_ids_and_parent_matches_key_or_id() -> No
     assert compile_jql("parent in (PAY-1)", NY).matches(moved)
     assert compile_jql("parent = 10001", NY).matches(moved)
     assert not compile_jql("parent in (PAY-2)", NY).matches(moved)
+    assert compile_jql('"Epic Link" = PAY-1', NY).matches(moved)
 
 
 def test_order_by_several_keys() -> None:
