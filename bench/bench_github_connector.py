@@ -6,7 +6,7 @@ peak RSS and CPU are the connector's own. Figures:
 - ``minimum_list_pages``: pages a bare client needs to read every repository's issue list once
   (per_page=100, pull requests included), measured with a plain httpx walk; ``summary_extras``: the
   dependency lists the issues' ``issue_dependencies_summary`` ask for; ``project_pages``: the Projects
-  v2 fields and items pages when projects are configured (none here: the scale seed has no project).
+  v2 fields and items pages of the configured project (the scale seed's project 1 has no items).
 - ``full_sync_requests`` vs ``minimum + extras`` (bar: ≤ 1.05 x).
 - ``incremental_requests`` / ``incremental_304`` for a run with no change (bar: 1 per repo, 304).
 - ``items_per_s`` of a full sync (HTTP + parse + map), ``map_items_per_s`` of the pure mapping,
@@ -117,6 +117,15 @@ def run(quick: bool = False) -> dict[str, Any]:
                 if not nxt:
                     break
                 response = api.get(nxt)
+        # Projects v2 (project 1 is configured below): the fields page plus every items page.
+        project_pages = 1
+        response = api.get("/orgs/acme/projectsV2/1/items", params={"per_page": 100})
+        while True:
+            project_pages += 1
+            nxt = response.links.get("next", {}).get("url")
+            if not nxt:
+                break
+            response = api.get(nxt)
         bare_seconds = time.perf_counter() - t0
 
         # 2. Pure mapping throughput.
@@ -136,7 +145,7 @@ def run(quick: bool = False) -> dict[str, Any]:
             base_url=f"{url}/github/api/v3",
             flavour="com",
             token=TOKEN,
-            options={"org": "acme", "repos": repos},
+            options={"org": "acme", "repos": repos, "projects_v2": [{"number": 1}]},
         )
         connector = GitHubConnector(settings)
         seq = _last_seq(control)
@@ -162,7 +171,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         quiet_items = sum(len(b.items) for b in quiet.list_changed(cursor))
         quiet_entries = _ledger(control, seq)
 
-    required = minimum_pages + extras
+    required = minimum_pages + extras + project_pages
     figures: dict[str, Any] = {
         "github_items_seeded": items,
         "repos": len(repos),
@@ -171,7 +180,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         "sandbox_start_seconds": round(seed_seconds, 1),
         "minimum_list_pages": minimum_pages,
         "summary_extras": extras,
-        "project_pages": 0,
+        "project_pages": project_pages,
         "full_sync_requests": len(full_entries),
         "full_sync_list_requests": list_requests,
         "full_sync_dependency_requests": dependency_requests,

@@ -16,6 +16,7 @@ Options (``SourceSettings.options``) and their defaults:
                                 ["In Progress"], "done_values": ["Done"], "iteration_field":
                                 "Iteration", "estimate_field": "Estimate"}]``
 ``overlap_seconds``             ``60``: how far back an incremental scan re-reads
+``page_size``                   ``100``: issues per list page (GitHub's maximum)
 ``max_rate_limit_wait_seconds`` ``900``: longer waits raise RateLimited instead of sleeping here
 ``retries``                     ``3``: retries of a GET after a transient failure or a rate limit
 ``retry_backoff_seconds``       ``1.0``: first backoff of those retries (doubles)
@@ -26,23 +27,23 @@ Listing and the cursor (the hazard: GitHub pages by page number over a sort that
 issue changes, so plain paging can skip an issue updated mid-scan):
 https://docs.github.com/en/rest/issues/issues#list-repository-issues
 
-- Each repository has a window ``since=S``. A run first *probes* it: ``sort=updated&direction=desc``
-  page 1 with ``If-None-Match`` = the ETag of the same query last time. Any change to an issue puts
-  it first in that order, so a 304 proves nothing changed: an unchanged repository costs one request
-  (and 304s do not count against the primary rate limit). When the probe is the whole window (no
-  ``next`` link) it is the run's only page.
-- A larger window is read ``direction=asc`` re-anchoring after each page: the next request is
-  ``since=<updated_at of the page's last issue>`` (page 1) instead of ``page=2, 3…``. An issue updated
-  mid-scan gets a newer ``updated_at`` and moves *ahead* of the scan, where it is read later in the
-  same scan; a deleted or transferred issue cannot shift unread issues into pages already read. Only
-  when a whole page shares one ``updated_at`` second does the scan switch to page numbers, and then
-  newest first: an issue updated meanwhile jumps to the front (read twice, never skipped) and the
-  next window starts when that part began. The anchor issue is not delivered twice.
-- When the scan ends, the next window starts at the server ``Date`` of its last answer minus
-  ``overlap_seconds``, and a closing probe of that window fetches its ETag (and what changed while
-  the scan ran). The cursor (JSON) keeps per repository ``since``, ``page``, ``etag``, ``seen`` (the
-  newest ``updated_at`` delivered: older issues in a window are not delivered again) and whether a
-  scan is under way, so a restarted scan resumes where it stopped instead of starting over.
+- Each repository has a window ``since=S``, read ``sort=updated&direction=asc``. Instead of following
+  ``page=2, 3…`` the scan re-anchors after each page: the next request is ``since=<updated_at of the
+  page's last issue>`` (page 1). An issue updated mid-scan gets a newer ``updated_at`` and moves
+  *ahead* of the scan, where it is read later in the same scan; a deleted or transferred issue cannot
+  shift unread issues into pages already read. Only when a whole page shares one ``updated_at``
+  second does the scan switch to page numbers, and then newest first: an issue updated meanwhile
+  jumps to the front (read twice, never skipped) and the next window starts when that part began.
+  The anchor issue is not delivered twice.
+- Conditional requests: when a window's first page was the whole window with room to spare, the
+  next run sends exactly that request again with ``If-None-Match``. Any change would land inside
+  that short page (an updated issue moves to its end, a new one is appended), so a 304 proves that
+  nothing changed: an unchanged repository costs one request, and 304s do not count against the
+  primary rate limit. After a longer scan the next window starts at the server ``Date`` of its last
+  answer minus ``overlap_seconds``; its first quiet run stores the ETag, later ones are 304s.
+- The cursor (JSON) keeps per repository ``since``, ``page``, ``etag``, ``seen`` (the newest
+  ``updated_at`` delivered: older issues in a window are not delivered again) and whether a scan is
+  under way, so a restarted scan resumes where it stopped instead of starting over.
 - Limits: deletions are not seen by listing (``reconcile`` finds them); an issue that the list index
   shows later than ``overlap_seconds`` after its update may be missed until its next change; an issue
   deleted or transferred out while a scan pages through more than 100 issues sharing one second can
@@ -60,7 +61,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -71,7 +72,7 @@ from connectors.errors import (
     NotFound,
     RequestRejected,
 )
-from connectors.github.client import GitHubClient
+from connectors.github.client import PER_PAGE, GitHubClient
 from connectors.github.mapping import (
     Dependencies,
     MappingConfig,
@@ -186,6 +187,7 @@ class GitHubConnector:
         self.org: str | None = options.get("org")
         self.config = MappingConfig.from_options(options)
         self.overlap = timedelta(seconds=float(options.get("overlap_seconds", 60)))
+        self.page_size = max(1, min(int(options.get("page_size") or PER_PAGE), PER_PAGE))
         self._clock = clock or (lambda: datetime.now(UTC))
         self._stats = RequestStats()
         self._client = GitHubClient(
@@ -276,59 +278,24 @@ class GitHubConnector:
     def _scan_repo(
         self, repo: str, state: RepoState, states: Mapping[str, RepoState], scan: _Scan
     ) -> Iterator[ChangeBatch]:
+        etag: str | None = None
         if not state.scanning:
-            complete = yield from self._probe(repo, state, states, scan)
-            if complete:
-                return
-            # More than one page changed: read the window [since, now) in ascending order.
+            # A new run: ask for the window's first page, conditionally when the last run stored the
+            # ETag of this very request (only kept when that answer was the whole window).
+            etag = state.etag
             seen = parse_time(state.seen)
             state.floor = _iso(seen - self.overlap) if seen else None
-            state.scanning, state.page, state.newest = True, 1, state.seen
-        yield from self._keyset_scan(repo, state, states, scan)
-        # Ask once more, newest first, for the window the next run starts from: it picks up what
-        # changed while this scan ran and gives the ETag that makes the next quiet run a single 304.
-        yield from self._probe(repo, state, states, scan)
-
-    def _issues_params(self, state: RepoState, direction: str) -> dict[str, Any]:
-        params: dict[str, Any] = {"state": "all", "sort": "updated", "direction": direction, "per_page": 100}
-        if state.scanning:
-            params["page"] = state.page
-        if state.since:
-            params["since"] = state.since
-        return params
-
-    def _probe(
-        self, repo: str, state: RepoState, states: Mapping[str, RepoState], scan: _Scan
-    ) -> Generator[ChangeBatch, None, bool]:
-        """``direction=desc`` page 1 of the window, conditional on the last ETag of the same query.
-
-        A change to any issue puts it first in this order, so a 304 proves that nothing changed.
-        Returns True when this one page was the whole window (processed), False when it is larger.
-        """
-        response = self._client.get(
-            f"/repos/{repo}/issues", self._issues_params(state, "desc"), etag=state.etag
-        )
-        if response.not_modified:
-            log.info("connector.github.unchanged", extra={"source": self.settings.name, "repo": repo})
-            return True
-        if response.next_url is not None:
-            state.etag = None
-            return False
-        payloads = self._list(response.data, f"issues of {repo}")
-        seen = parse_time(state.seen)
-        records, newest = self._map_page(repo, payloads, seen - self.overlap if seen else None, scan)
-        state.etag = response.etag
-        if newest is not None and (seen is None or newest > seen):
-            state.seen = _iso(newest)
-        yield ChangeBatch(tuple(records), self._dump_cursor(states), scope=repo)
-        return True
-
-    def _keyset_scan(
-        self, repo: str, state: RepoState, states: Mapping[str, RepoState], scan: _Scan
-    ) -> Iterator[ChangeBatch]:
+            state.scanning, state.page, state.newest, state.direction = True, 1, state.seen, "asc"
         floor = parse_time(state.floor)
         while True:
-            response = self._client.get(f"/repos/{repo}/issues", self._issues_params(state, state.direction))
+            response = self._client.get(
+                f"/repos/{repo}/issues", self._issues_params(state, state.direction), etag=etag
+            )
+            etag = None
+            if response.not_modified:
+                state.scanning, state.floor = False, None
+                log.info("connector.github.unchanged", extra={"source": self.settings.name, "repo": repo})
+                return
             payloads = self._list(response.data, f"issues of {repo}")
             records, newest_on_page = self._map_page(repo, payloads, floor, scan)
             newest = parse_time(state.newest)
@@ -336,14 +303,7 @@ class GitHubConnector:
                 state.newest = _iso(newest_on_page)
             server_now = response.server_date or self._clock()
             if response.next_url is None:
-                # Ascending: everything updated before this answer was read, so the next window
-                # starts at its Date minus the overlap. Descending: issues updated during that part
-                # jumped to pages already read, so the next window starts where it began.
-                start = parse_time(state.mark) if state.direction == "desc" else None
-                state.since = _iso((start or server_now) - self.overlap)
-                state.page, state.etag, state.scanning, state.floor = 1, None, False, None
-                state.direction, state.mark = "asc", None
-                state.seen = state.newest
+                self._finish(state, response.etag, len(payloads), server_now)
             else:
                 self._advance(state, payloads, server_now)
             log.info(
@@ -358,6 +318,43 @@ class GitHubConnector:
             yield ChangeBatch(tuple(records), self._dump_cursor(states), scope=repo)
             if not state.scanning:
                 return
+
+    def _issues_params(self, state: RepoState, direction: str) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "state": "all",
+            "sort": "updated",
+            "direction": direction,
+            "per_page": self.page_size,
+            "page": state.page,
+        }
+        if state.since:
+            params["since"] = state.since
+        return params
+
+    def _finish(self, state: RepoState, etag: str | None, count: int, server_now: datetime) -> None:
+        """The window's last page was read: choose where the next run's window starts.
+
+        When this answer was ascending page 1 with room to spare, it *is* the whole window: the next
+        run repeats it with ``If-None-Match``. Any change would alter it (an updated or new issue
+        lands inside that short page), so a 304 proves nothing changed. Otherwise the next window
+        starts at the server ``Date`` minus the overlap (for a newest-first part: when it began).
+        """
+        since = parse_time(state.since)
+        horizon = server_now - self.overlap
+        repeatable = (
+            state.direction == "asc"
+            and state.page == 1
+            and count < self.page_size
+            and etag is not None
+            and (since is None or since <= horizon)
+        )
+        if not repeatable:
+            start = parse_time(state.mark) if state.direction == "desc" else None
+            state.since = _iso(start - self.overlap) if start else _iso(horizon)
+            etag = None
+        state.page, state.etag, state.scanning, state.floor = 1, etag, False, None
+        state.direction, state.mark = "asc", None
+        state.seen = state.newest
 
     def _advance(self, state: RepoState, payloads: Sequence[Mapping[str, Any]], server_now: datetime) -> None:
         """Move the query position past a full page (re-anchor on the last ``updated_at``).

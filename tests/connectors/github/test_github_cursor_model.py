@@ -106,7 +106,7 @@ class FakeIssueList:
         rows = [i for i in self.issues.values() if since is None or i["updated_at"] >= since]
         reverse = params.get("direction", "desc") == "desc"
         rows.sort(key=lambda i: (i["updated_at"], i["id"]), reverse=reverse)
-        per_page = min(int(params.get("per_page", 30)), self.per_page)
+        per_page = min(int(params.get("per_page", 30)), 100)
         page = int(params.get("page", 1))
         chunk = [dict(i) for i in rows[(page - 1) * per_page : page * per_page]]
         body = json.dumps(chunk, sort_keys=True)
@@ -128,7 +128,7 @@ def connector_for(fake: FakeIssueList) -> GitHubConnector:
         base_url=BASE,
         flavour="com",
         token="t",
-        options={"org": "acme", "repos": [REPO], "overlap_seconds": 5},
+        options={"org": "acme", "repos": [REPO], "overlap_seconds": 5, "page_size": fake.per_page},
     )
     connector = GitHubConnector(settings, clock=lambda: fake.now)
     connector._client = fake  # type: ignore[assignment]  # the test double stands in for HTTP
@@ -162,6 +162,7 @@ def test_nothing_is_lost_and_a_quiet_run_is_one_304(
             break
     # The tracker keeps changing for a few more runs, then goes quiet.
     for run in range(6):
+        fake.now += timedelta(minutes=1)  # runs are scheduled minutes apart
         if run == 4:
             fake.churn = 0.0
         for batch in connector_for(fake).list_changed(cursor):
@@ -171,5 +172,6 @@ def test_nothing_is_lost_and_a_quiet_run_is_one_304(
     # Deleted issues are reconcile's business; every live issue is there, at its latest version.
     assert {k: v for k, v in delivered.items() if k in alive} == alive
     fake.requests.clear()
+    fake.now += timedelta(minutes=1)
     assert list(connector_for(fake).list_changed(cursor)) == []
-    assert fake.requests == [("desc", 304)]
+    assert fake.requests == [("asc", 304)]
