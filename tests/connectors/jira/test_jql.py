@@ -39,7 +39,7 @@ instants = st.datetimes(
 )
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=250, deadline=None)
 @given(instants, st.sampled_from(ZONES), st.integers(min_value=0, max_value=180))
 def test_the_bound_never_skips_a_change(instant: datetime, zone_name: str, overlap_min: int) -> None:
     """Read back in the account's zone, whichever way Jira resolves an ambiguous wall time, the bound

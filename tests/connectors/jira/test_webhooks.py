@@ -275,7 +275,7 @@ json_values = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(
     st.sampled_from(
         [
@@ -297,7 +297,7 @@ def test_any_body_parses_or_is_payload_invalid(event: str, key: str, value: Any)
         parse_webhook(headers(body), body, CTX)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.binary(max_size=200))
 def test_any_bytes_parse_or_are_payload_invalid(body: bytes) -> None:
     with contextlib.suppress(PayloadInvalid):
