@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sandbox import demo
-from sandbox.github.world import IssueType, Milestone, ProjectField
+from sandbox.github.world import IssueType, Milestone, ProjectField, project_status
 
 if TYPE_CHECKING:
     from sandbox.core import SandboxConfig
@@ -296,14 +296,8 @@ def _demo_repo(
             epic.updated_at = max([epic.updated_at] + [k.updated_at for k in kids])
         if epic.labels[-1] == "checkout-v2":
             world.set_project_fields(
-                epic, {"status": _project_status(epic), "iteration": None, "estimate": None}
+                epic, {"status": project_status(epic), "iteration": None, "estimate": None}
             )
-
-
-def _project_status(it: Issue) -> str:
-    if it.state == "closed":
-        return "Done"
-    return "In Progress" if (it.assignees or "in progress" in it.labels) else "Todo"
 
 
 def _demo_child(
@@ -348,7 +342,7 @@ def _demo_child(
         world.set_project_fields(
             it,
             {
-                "status": _project_status(it),
+                "status": project_status(it),
                 "iteration": _iteration_for(iterations, it.closed_at or it.updated_at),
                 "estimate": rng.choice([1, 2, 3, 5, 8]),
             },

@@ -163,13 +163,19 @@ KIND_BY_TYPE = {"Epic": "epic", "Feature": "story", "Task": "task", "Bug": "bug"
 
 
 def kind_of(it: Issue) -> str:
+    """By issue type (Epic, Feature → story, Task, Bug), else the label ``epic``, else other."""
     if it.type in KIND_BY_TYPE:
         return KIND_BY_TYPE[it.type]
     if "epic" in it.labels:
         return "epic"
-    if "bug" in it.labels:
-        return "bug"
     return "other"
+
+
+def project_status(it: Issue) -> str:
+    """The Projects v2 Status column that follows the issue (GitHub's built-in project workflows)."""
+    if it.state == "closed":
+        return "Done"
+    return "In Progress" if category_of(it) == "in_progress" else "Todo"
 
 
 _REF = re.compile(
@@ -720,6 +726,8 @@ class GitHubWorld:
             it.state_reason = changes["state_reason"]
         if changes.get("project"):
             self.set_project_fields(it, changes["project"])
+        if it.project is not None:
+            it.project["Status"] = project_status(it)
         self._record_status(it, before_state, before_cat, now)
         self.touch(it, now)
         for action, extra in events:
@@ -1018,7 +1026,8 @@ class GitHubWorld:
                         "releases": [repo.milestones[it.milestone].title] if it.milestone else [],
                         "sprint": project.get("Iteration"),
                         "start_date": None,
-                        "due_date": None,
+                        # An issue is due when its milestone is (GitHub issues have no date of their own).
+                        "due_date": _due(repo, it),
                         "created": payloads.ts(it.created_at),
                         "updated": payloads.ts(it.updated_at),
                         "resolved": payloads.ts(it.closed_at) if it.state == "closed" else None,
@@ -1177,6 +1186,18 @@ class GitHubWorld:
         name = str(op.get("name") or "")
         lab = repo.labels.get(name)
         carriers = [it for it in repo.issues.values() if it.live and name in it.labels]
+        before = {it.id: (it.state, category_of(it)) for it in carriers}
+        result = self._label_change(repo, name, lab, carriers, op)
+        now = self.now()
+        for it in carriers:  # renaming or deleting "in progress" changes categories
+            self._record_status(it, *before[it.id], now)
+            if it.project is not None:
+                it.project["Status"] = project_status(it)
+        return result
+
+    def _label_change(
+        self, repo: Repo, name: str, lab: Label | None, carriers: list[Issue], op: dict[str, Any]
+    ) -> dict[str, Any]:
         if op.get("delete"):
             if lab is None:
                 raise MutationError(f"no label {name!r} in {repo.full_name}", 404)
@@ -1344,6 +1365,11 @@ class GitHubWorld:
                 {"op": "create", "repo": repo.full_name, "title": "Follow-up from standup", "type": "Task"}
             )
         return self.mutate({"op": "touch", "key": it.key})
+
+
+def _due(repo: Repo, it: Issue) -> str | None:
+    ms = repo.milestones.get(it.milestone) if it.milestone is not None else None
+    return ms.due_on.date().isoformat() if ms is not None and ms.due_on is not None else None
 
 
 def _status_change(value: Any) -> dict[str, Any]:
