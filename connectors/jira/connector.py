@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 
-from connectors.base import SourceSettings
+from connectors.base import Connector, SourceSettings
 from connectors.errors import InvalidResponse, NotFound, RequestRejected
 from connectors.jira import jql
 from connectors.jira.client import JiraClient
@@ -886,3 +886,8 @@ def _github_url(ref: ItemRef, host: str) -> str:
     if not repo or not number.isdigit():
         raise RequestRejected(f"not a GitHub issue key: {ref.key!r}")
     return f"https://{host}/{repo}/issues/{number}"
+
+
+def _conforms(connector: JiraConnector) -> Connector:
+    """Typing check only: mypy verifies that JiraConnector implements the Connector protocol."""
+    return connector
