@@ -92,29 +92,31 @@ def _zone(name: str) -> ZoneInfo:
 def jira_time(ms: int | None, zone: str) -> str | None:
     """Jira's timestamp format, `2026-11-20T14:03:11.123-0500`, in the account's time zone.
 
-    Hot path (several per issue on every search page): the zone offset is looked up once per hour
-    and the date string once per day, the rest is integer arithmetic.
+    Hot path (four per issue on every search page): the zone offset is looked up once per UTC
+    hour and the `2026-11-20T14:` prefix once per local hour; the rest is integer arithmetic.
     """
     if ms is None:
         return None
+    offsets = _OFFSETS.get(zone)
+    if offsets is None:
+        offsets = _OFFSETS[zone] = {}
     hour = ms // 3_600_000
-    offset = _OFFSETS.get((zone, hour))
+    offset = offsets.get(hour)
     if offset is None:
         delta = datetime.fromtimestamp(hour * 3600, _zone(zone)).utcoffset()
         seconds = int(delta.total_seconds()) if delta is not None else 0
         sign, magnitude = ("+" if seconds >= 0 else "-"), abs(seconds)
-        offset = (seconds * 1000, f"{sign}{magnitude // 3600:02d}{magnitude % 3600 // 60:02d}")
-        _OFFSETS[(zone, hour)] = offset
-    local = ms + offset[0]
-    days, rest = divmod(local, 86_400_000)
-    day = _DAYS.get(days)
-    if day is None:
-        day = date.fromordinal(days + _EPOCH_ORDINAL).isoformat()
-        _DAYS[days] = day
-    hours, rest = divmod(rest, 3_600_000)
+        offset = offsets[hour] = (
+            seconds * 1000,
+            f"{sign}{magnitude // 3600:02d}{magnitude % 3600 // 60:02d}",
+        )
+    local_hour, rest = divmod(ms + offset[0], 3_600_000)
+    prefix = _HOURS.get(local_hour)
+    if prefix is None:
+        days, hours = divmod(local_hour, 24)
+        prefix = _HOURS[local_hour] = f"{date.fromordinal(days + _EPOCH_ORDINAL).isoformat()}T{hours:02d}:"
     minutes, rest = divmod(rest, 60_000)
-    secs, millis = divmod(rest, 1000)
-    return f"{day}T{hours:02d}:{minutes:02d}:{secs:02d}.{millis:03d}{offset[1]}"
+    return f"{prefix}{minutes:02d}:{rest // 1000:02d}.{rest % 1000:03d}{offset[1]}"
 
 
 def iso_utc(ms: int | None) -> str | None:
@@ -132,7 +134,8 @@ def iso_utc(ms: int | None) -> str | None:
     return f"{day}T{hours:02d}:{minutes:02d}:{secs:02d}.{millis:03d}000+00:00"
 
 
-_OFFSETS: dict[tuple[str, int], tuple[int, str]] = {}
+_OFFSETS: dict[str, dict[int, tuple[int, str]]] = {}
+_HOURS: dict[int, str] = {}
 _DAYS: dict[int, str] = {}
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
