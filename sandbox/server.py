@@ -7,6 +7,7 @@ shares the event loop with the handlers and never races them.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 
 import uvicorn
@@ -31,7 +32,7 @@ def serve(
 
 
 def main() -> None:
-    """``python -m sandbox.server --port 8900 [--items N] [--activity] [--flavour datacenter]``."""
+    """``python -m sandbox.server --port 8900 [--items N] [--activity] [--flavour datacenter] [--faults JSON]``."""
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m sandbox.server", description=__doc__)
@@ -43,13 +44,32 @@ def main() -> None:
     parser.add_argument("--activity-interval", type=float, default=2.0)
     parser.add_argument("--flavour", default="cloud", choices=["cloud", "datacenter"])
     parser.add_argument("--latency-ms", type=float, default=0.0)
+    parser.add_argument(
+        "--faults", default="{}", help='initial faults as JSON, e.g. \'{"truncate": {"jira": 3}}\''
+    )
+    parser.add_argument("--webhook", action="append", default=[], help="TRACKER=URL (repeatable)")
+    parser.add_argument("--webhook-secret", default="sandbox-webhook-secret")
+    parser.add_argument("--webhook-workers", type=int, default=1, help="sender threads (1 keeps order)")
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args()
+    try:
+        faults = json.loads(args.faults)
+    except json.JSONDecodeError as error:
+        parser.error(f"--faults is not JSON: {error}")
+    targets = []
+    for spec in args.webhook:
+        tracker, _, url = spec.partition("=")
+        if tracker not in ("jira", "github") or not url.startswith(("http://", "https://")):
+            parser.error(f"--webhook {spec!r}: expected jira=URL or github=URL")
+        targets.append((tracker, url, args.webhook_secret))
     common = {
         "activity": args.activity,
         "activity_interval": args.activity_interval,
         "jira_flavour": args.flavour,
         "latency_ms": args.latency_ms,
+        "faults": faults,
+        "webhook_targets": targets,
+        "webhook_workers": args.webhook_workers,
     }
     config = SandboxConfig.with_items(args.items, **common) if args.items else SandboxConfig(**common)
     serve(config, args.host, args.port, args.log_level)
