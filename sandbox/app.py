@@ -132,7 +132,7 @@ class SandboxMiddleware:
             route = scope.get("route")
             template = route.path if isinstance(route, Route) else self._template(tracker, scope)
             query = scope.get("query_string", b"").decode("latin-1")
-            ctx.ledger.record(tracker, scope["method"], template, path, status_seen, query)
+            ctx.ledger.record(tracker, scope["method"], template, path, status_seen or 500, query)
 
     async def _refuse_rate_limited(
         self, tracker: str, status: int, retry_after: int, refusal: Any, send: Send
