@@ -383,3 +383,42 @@ def test_truth_agrees_with_what_the_api_serves(cloud: SandboxHandle) -> None:
     assert sum(1 for i in truth.values() if "checkout-v2" in i["labels"] and i["kind"] == "epic") == 6
     oldest = min(datetime.fromisoformat(i["created"].replace("Z", "+00:00")) for i in truth.values())
     assert datetime(2026, 11, 20, tzinfo=ZoneInfo("UTC")) - oldest >= timedelta(weeks=11)
+
+
+def test_cloud_dynamic_webhooks_register_list_and_delete(
+    fresh: SandboxHandle, receiver: tuple[str, list[tuple[dict[str, str], bytes]]]
+) -> None:
+    url, received = receiver
+    auth = (USER, TOKEN)
+    base = f"{fresh.jira_url}/rest/api/3/webhook"
+    created = httpx.post(
+        base,
+        json={"url": url, "webhooks": [{"events": ["jira:issue_created"], "jqlFilter": "project = PAY"}]},
+        auth=auth,
+    ).json()
+    hook_id = created["webhookRegistrationResult"][0]["createdWebhookId"]
+    listed = httpx.get(base, auth=auth).json()
+    assert [(v["id"], v["events"]) for v in listed["values"]] == [(hook_id, ["jira:issue_created"])]
+    fresh.mutate(tracker="jira", op="create", project="PAY", type="Task", title="Dynamic hook")
+    fresh.deliveries(wait=5)
+    bodies = [json.loads(body) for _, body in received]
+    assert [(b["webhookEvent"], b["issue"]["fields"]["summary"]) for b in bodies] == [
+        ("jira:issue_created", "Dynamic hook")
+    ]
+    assert httpx.request("DELETE", base, json={"webhookIds": [hook_id]}, auth=auth).status_code == 202
+    assert httpx.get(base, auth=auth).json()["values"] == []
+
+
+def test_v2_renders_text_and_v3_renders_documents(cloud: SandboxHandle) -> None:
+    auth = (USER, TOKEN)
+    v2 = httpx.get(
+        f"{cloud.jira_url}/rest/api/2/issue/PAY-12", params={"fields": "description"}, auth=auth
+    ).json()
+    v3 = httpx.get(
+        f"{cloud.jira_url}/rest/api/3/issue/PAY-12", params={"fields": "description"}, auth=auth
+    ).json()
+    assert isinstance(v2["fields"]["description"], str)
+    document = v3["fields"]["description"]
+    assert (document["type"], document["version"]) == ("doc", 1)
+    text = "\n\n".join(node["content"][0]["text"] for node in document["content"] if node["content"])
+    assert text == v2["fields"]["description"]
