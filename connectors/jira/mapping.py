@@ -60,13 +60,13 @@ __all__ = [
 JIRA = TrackerKind.JIRA
 
 # The system fields every listing asks for; custom fields found by discovery are added to these.
+# Not ``project``: the key's prefix is the project key, and the field costs a kilobyte per issue.
 BASE_FIELDS: tuple[str, ...] = (
     "summary",
     "status",
     "resolution",
     "resolutiondate",
     "issuetype",
-    "project",
     "created",
     "updated",
     "assignee",
