@@ -968,12 +968,14 @@ class JiraRoutes:
                 return error(400, "url and webhooks are required.")
             results = []
             for spec in specs:
+                jql_filter = str(spec.get("jqlFilter") or "")
                 hook_id = hooks.register(
                     "jira",
                     str(url),
                     str(body.get("secret") or ""),
                     spec.get("events") or None,
-                    name=str(spec.get("jqlFilter") or ""),
+                    name=jql_filter,
+                    scope=self.filter_scope(jql_filter, account),
                 )
                 results.append({"createdWebhookId": hook_id})
             return json_response({"webhookRegistrationResult": results})
@@ -1001,6 +1003,14 @@ class JiraRoutes:
             }
         )
 
+    def filter_scope(self, jql_filter: str, account: str) -> str | None:
+        """The one project a webhook's JQL filter limits issue events to, if it names exactly one
+        (`project = PAY`); other filters are not evaluated and the hook gets every issue event."""
+        if not jql_filter.strip():
+            return None
+        projects = self.world.compile(jql_filter, self.zone_of(account)).projects()
+        return next(iter(projects)) if projects is not None and len(projects) == 1 else None
+
     async def refresh_webhooks(self, request: Request, account: str) -> Response:
         return json_response({"expirationDate": 4102444800000})
 
@@ -1023,12 +1033,14 @@ class JiraRoutes:
             body = await self.body(request)
             if not body.get("url"):
                 return error(400, "url is required.")
+            jql_filter = str((body.get("filters") or {}).get("issue-related-events-section") or "")
             hook_id = hooks.register(
                 "jira",
                 str(body["url"]),
                 str(body.get("secret") or ""),
                 body.get("events") or None,
                 name=str(body.get("name") or "webhook"),
+                scope=self.filter_scope(jql_filter, account),
             )
             return json_response(self._admin_hook(hooks.target(hook_id)), 201)
         return json_response([self._admin_hook(t) for t in hooks.targets("jira")])

@@ -838,6 +838,7 @@ class JiraWorld:
                 "changelog": {"id": str(history.id), "items": items},
             },
             at_ms,
+            issue.project,
         )
 
     def create_issue(self, fields: dict[str, Any], actor: str, at_ms: int) -> Issue:
@@ -866,6 +867,7 @@ class JiraWorld:
                 "issue": self.render.issue_webhook(issue),
             },
             at_ms,
+            issue.project,
         )
         return issue
 
@@ -890,7 +892,7 @@ class JiraWorld:
         for old in issue.old_keys:
             self.moved_keys.pop(old, None)
         self.deleted_ids.add(issue.id)
-        self.emit("jira:issue_deleted", payload, at_ms)
+        self.emit("jira:issue_deleted", payload, at_ms, issue.project)
 
     def create_link(self, type_name: str, source: Issue, destination: Issue, actor: str, at_ms: int) -> Link:
         for link_id in source.link_ids:
@@ -992,7 +994,12 @@ class JiraWorld:
         self.set_updated(issue, at_ms)
         rendered = self.render.comment(issue, comment)
         # Jira sends both: the comment event and an issue update typed "issue_commented".
-        self.emit("comment_created", {"comment": rendered, "issue": self.render.issue_ref(issue)}, at_ms)
+        self.emit(
+            "comment_created",
+            {"comment": rendered, "issue": self.render.issue_ref(issue)},
+            at_ms,
+            issue.project,
+        )
         self.emit(
             "jira:issue_updated",
             {
@@ -1002,12 +1009,17 @@ class JiraWorld:
                 "comment": rendered,
             },
             at_ms,
+            issue.project,
         )
         return comment
 
-    def emit(self, event: str, payload: dict[str, Any], at_ms: int | None = None) -> None:
+    def emit(
+        self, event: str, payload: dict[str, Any], at_ms: int | None = None, project: str | None = None
+    ) -> None:
+        """Send a webhook. `project` scopes issue events: a hook registered with a JQL filter on
+        one project (see routes) only gets that project's issue events; other events go to all."""
         body = {"timestamp": at_ms if at_ms is not None else self.now_ms(), "webhookEvent": event, **payload}
-        self.ctx.webhooks.emit("jira", event, body)
+        self.ctx.webhooks.emit("jira", event, body, scope=project)
 
     # --- helpers ---------------------------------------------------------------------------------
 

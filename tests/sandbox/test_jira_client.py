@@ -399,6 +399,7 @@ def test_cloud_dynamic_webhooks_register_list_and_delete(
     hook_id = created["webhookRegistrationResult"][0]["createdWebhookId"]
     listed = httpx.get(base, auth=auth).json()
     assert [(v["id"], v["events"]) for v in listed["values"]] == [(hook_id, ["jira:issue_created"])]
+    fresh.mutate(tracker="jira", op="create", project="PLAT", type="Task", title="Outside the filter")
     fresh.mutate(tracker="jira", op="create", project="PAY", type="Task", title="Dynamic hook")
     fresh.deliveries(wait=5)
     bodies = [json.loads(body) for _, body in received]
