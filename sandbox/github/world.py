@@ -560,6 +560,25 @@ class GitHubWorld:
     def emit_issue(self, action: str, it: Issue, **extra: Any) -> None:
         if not self._wants_events():
             return
+        if it.is_pr:
+            # Changes to a pull request arrive as `pull_request` events, not `issues` ones.
+            if action in (
+                "opened",
+                "edited",
+                "closed",
+                "reopened",
+                "assigned",
+                "unassigned",
+                "labeled",
+                "unlabeled",
+            ):
+                self.emit(
+                    "pull_request",
+                    action,
+                    it.repo,
+                    {"number": it.number, "pull_request": self.issue_dict(it)},
+                )
+            return
         self.emit("issues", action, it.repo, {"issue": self.issue_dict(it), **extra})
 
     # --- mutations (API and control) -------------------------------------------------------------
