@@ -26,6 +26,7 @@ __all__ = [
 
 JQL_DATE_FORMAT = "%Y/%m/%d %H:%M"  # "yyyy/MM/dd HH:mm", the form every Jira version accepts
 
+_ORDER_BY = re.compile(r"\border\s+by\b", re.IGNORECASE)
 _BARE_VALUE = re.compile(r"^[A-Za-z0-9_]+$")
 # Words JQL reserves: a project key equal to one of them must be quoted.
 _RESERVED = frozenset(
@@ -87,7 +88,10 @@ def changed_since_jql(
     if projects:
         clauses.append(_in_clause("project", projects))
     if extra and extra.strip():
-        clauses.append(f"({extra.strip()})")
+        # Our order is what makes paging safe: an ORDER BY in the configured filter is dropped.
+        where = _ORDER_BY.split(extra, maxsplit=1)[0].strip()
+        if where:
+            clauses.append(f"({where})")
     if since is not None:
         clauses.append(f'updated >= "{since}"')
     if not clauses:

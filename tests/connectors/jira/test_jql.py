@@ -96,4 +96,8 @@ def test_changed_since_jql() -> None:
         "ORDER BY created ASC, id ASC"
     )
     assert changed_since_jql([], None, None) == 'created >= "1970/01/01 00:00" ORDER BY created ASC, id ASC'
+    assert (
+        changed_since_jql(["PAY"], "labels = x order by rank", None)
+        == "project in (PAY) AND (labels = x) ORDER BY created ASC, id ASC"
+    )
     assert ids_jql(["10001", "10002"]) == "id in (10001, 10002) ORDER BY id ASC"
