@@ -17,11 +17,16 @@ from sqlalchemy import Engine
 from api.errors import install_error_handlers
 from api.metrics import install_metrics
 from api.routes import catalog, health, tokens, webhooks
+from api.routes import items as items_routes
+from api.routes import programs as programs_routes
+from api.routes import sources as sources_routes
+from api.routes import views as views_routes
 from sync.catalog import apply_config
 from sync.db import make_engine, make_sessionmaker, session_scope
 from sync.runtime import Runtime
 from sync.scheduler import BackgroundRunner
 from sync.settings import Settings
+from sync.tasks import build_app
 
 __all__ = ["create_app"]
 
@@ -58,7 +63,12 @@ def create_app(
                 "api.config_loaded", extra={"file": str(settings.config_file), "programs": report.programs}
             )
         runner = None
-        if background and runtime is not None:
+        jobs = None
+        if settings.run_mode == "scaled":
+            jobs = build_app(settings.database_url)
+            jobs.open()
+            app.state.jobs = jobs
+        elif background and runtime is not None:
             runner = BackgroundRunner(
                 runtime,
                 sync_interval=settings.sync_interval_seconds,
@@ -69,6 +79,8 @@ def create_app(
         yield
         if runner is not None:
             runner.stop()
+        if jobs is not None:
+            jobs.close()
         engine.dispose()
 
     app = FastAPI(
@@ -89,4 +101,8 @@ def create_app(
     app.include_router(catalog.router)
     app.include_router(tokens.router)
     app.include_router(webhooks.router)
+    app.include_router(programs_routes.router)
+    app.include_router(views_routes.router)
+    app.include_router(items_routes.router)
+    app.include_router(sources_routes.router)
     return app

@@ -24,7 +24,15 @@ from sqlalchemy.orm import Session, aliased
 
 from connectors.records import Resolution, StatusCategory
 from sync.model import Program, ProgramItem, ProgramSnapshot, StatusChange, Team, WorkItem
-from sync.views.common import CONTAINER_KINDS, ViewMeta, entered_at_expr, get_program, view_meta, with_epic
+from sync.views.common import (
+    CONTAINER_KINDS,
+    DEFAULT_STALE_AFTER_MINUTES,
+    ViewMeta,
+    entered_at_expr,
+    get_program,
+    view_meta,
+    with_epic,
+)
 
 __all__ = ["BurnupPoint", "BurnupView", "backfill", "burnup", "take_snapshots"]
 
@@ -241,7 +249,12 @@ def take_snapshots(session: Session, day: date, program_ids: list[int] | None = 
 
 
 def burnup(
-    session: Session, slug: str, as_of: datetime | None = None, dimension: str = "program", key: str = ""
+    session: Session,
+    slug: str,
+    as_of: datetime | None = None,
+    dimension: str = "program",
+    key: str = "",
+    stale_after_minutes: int = DEFAULT_STALE_AFTER_MINUTES,
 ) -> BurnupView:
     at = as_of or datetime.now(UTC)
     program = get_program(session, slug)
@@ -259,7 +272,7 @@ def burnup(
         .all()
     )
     if not stored and dimension == "program" and backfill(session, program, at):
-        return burnup(session, slug, at, dimension, key)
+        return burnup(session, slug, at, dimension, key, stale_after_minutes)
     today = at.date()
     points = [
         BurnupPoint(
@@ -290,7 +303,7 @@ def burnup(
             )
         )
     return BurnupView(
-        meta=view_meta(session, program, at),
+        meta=view_meta(session, program, at, stale_after_minutes),
         dimension=dimension,
         key=key,
         target_date=program.target_date,

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session, aliased
 
 from connectors.records import LinkType, Resolution, StatusCategory
 from sync.model import Link, Program, ProgramItem, StatusChange, Team, WorkItem
-from sync.views.common import ViewMeta, get_program, view_meta, with_epic
+from sync.views.common import DEFAULT_STALE_AFTER_MINUTES, ViewMeta, get_program, view_meta, with_epic
 
 __all__ = [
     "CriticalPath",
@@ -404,6 +404,7 @@ def dependency_graph(
     rollup: Rollup = "item",
     as_of: datetime | None = None,
     forecast: Mapping[str, date] | None = None,
+    stale_after_minutes: int = DEFAULT_STALE_AFTER_MINUTES,
 ) -> DependencyGraph:
     program = get_program(session, slug)
     links = load_graph(session, program, forecast)
@@ -448,7 +449,7 @@ def dependency_graph(
             )
         )
     return DependencyGraph(
-        meta=view_meta(session, program, as_of),
+        meta=view_meta(session, program, as_of, stale_after_minutes),
         rollup=rollup,
         nodes=sorted(nodes.values(), key=lambda n: n.id),
         edges=out_edges,
@@ -516,7 +517,12 @@ def to_mermaid(graph: DependencyGraph) -> str:
 # -- team matrix ----------------------------------------------------------------------------------
 
 
-def team_matrix(session: Session, slug: str, as_of: datetime | None = None) -> TeamMatrix:
+def team_matrix(
+    session: Session,
+    slug: str,
+    as_of: datetime | None = None,
+    stale_after_minutes: int = DEFAULT_STALE_AFTER_MINUTES,
+) -> TeamMatrix:
     program = get_program(session, slug)
     links = load_graph(session, program)
     cells: dict[tuple[str, str], MatrixCell] = {}
@@ -535,7 +541,7 @@ def team_matrix(session: Session, slug: str, as_of: datetime | None = None) -> T
         names.append("(none)")
     matrix = [[cells[(a, b)].open if (a, b) in cells else 0 for b in names] for a in names]
     return TeamMatrix(
-        meta=view_meta(session, program, as_of),
+        meta=view_meta(session, program, as_of, stale_after_minutes),
         teams=names,
         matrix=matrix,
         cells=sorted(cells.values(), key=lambda c: (c.blocker_team, c.blocked_team)),
@@ -579,7 +585,12 @@ def cycle_days_by_team(session: Session, as_of: datetime, window_days: int = 90)
     return {team: statistics.median(values) for team, values in spans.items()}
 
 
-def critical_path(session: Session, slug: str, as_of: datetime | None = None) -> CriticalPath:
+def critical_path(
+    session: Session,
+    slug: str,
+    as_of: datetime | None = None,
+    stale_after_minutes: int = DEFAULT_STALE_AFTER_MINUTES,
+) -> CriticalPath:
     """The longest chain of unfinished, dependent program items (by remaining days).
 
     Each unfinished item takes its team's median cycle time (items in progress half of it;
@@ -649,7 +660,7 @@ def critical_path(session: Session, slug: str, as_of: datetime | None = None) ->
     finish = day + timedelta(days=round(total)) if steps else None
     target = program.target_date
     return CriticalPath(
-        meta=view_meta(session, program, at),
+        meta=view_meta(session, program, at, stale_after_minutes),
         target_date=target,
         steps=steps,
         remaining_days=round(total, 1),

@@ -27,7 +27,14 @@ from sqlalchemy.orm import Session, aliased
 
 from connectors.records import ItemKind, Resolution, StatusCategory
 from sync.model import ProgramItem, StatusChange, Team, WorkItem
-from sync.views.common import CONTAINER_KINDS, ViewMeta, get_program, view_meta, with_epic
+from sync.views.common import (
+    CONTAINER_KINDS,
+    DEFAULT_STALE_AFTER_MINUTES,
+    ViewMeta,
+    get_program,
+    view_meta,
+    with_epic,
+)
 
 __all__ = ["ForecastEntry", "ForecastView", "forecast", "weekly_throughput"]
 
@@ -128,7 +135,11 @@ def _status(remaining: int, p50: date | None, p85: date | None, due: date | None
 
 
 def forecast(
-    session: Session, slug: str, as_of: datetime | None = None, trials: int = DEFAULT_TRIALS
+    session: Session,
+    slug: str,
+    as_of: datetime | None = None,
+    trials: int = DEFAULT_TRIALS,
+    stale_after_minutes: int = DEFAULT_STALE_AFTER_MINUTES,
 ) -> ForecastView:
     at = as_of or datetime.now(UTC)
     today = at.date()
@@ -316,7 +327,7 @@ def forecast(
         else None,
     )
     return ForecastView(
-        meta=view_meta(session, program, at),
+        meta=view_meta(session, program, at, stale_after_minutes),
         trials=trials,
         seed=seed,
         history_weeks=HISTORY_WEEKS,

@@ -21,6 +21,7 @@ from connectors.records import ItemKind, Resolution, StatusCategory
 from sync.model import Program, ProgramItem, ProgramItemRemoval, Team, WorkItem
 from sync.views.common import (
     CONTAINER_KINDS,
+    DEFAULT_STALE_AFTER_MINUTES,
     ViewMeta,
     as_datetime,
     entered_at_expr,
@@ -174,7 +175,12 @@ def grouped_rows(session: Session, program: Program, as_of: datetime | None = No
     return [dict(r._mapping) for r in session.execute(stmt)]
 
 
-def progress(session: Session, slug: str, as_of: datetime | None = None) -> ProgressView:
+def progress(
+    session: Session,
+    slug: str,
+    as_of: datetime | None = None,
+    stale_after_minutes: int = DEFAULT_STALE_AFTER_MINUTES,
+) -> ProgressView:
     program = get_program(session, slug)
     rows = grouped_rows(session, program)
     total = _Acc()
@@ -241,7 +247,7 @@ def progress(session: Session, slug: str, as_of: datetime | None = None) -> Prog
         )
     team_rows = sorted(by_team.items(), key=lambda kv: (kv[0] is None, teams[kv[0]].slug if kv[0] else ""))
     return ProgressView(
-        meta=view_meta(session, program, as_of),
+        meta=view_meta(session, program, as_of, stale_after_minutes),
         baseline_date=program.baseline_date,
         target_date=program.target_date,
         program=ProgressCounts(**program_counts),
