@@ -40,7 +40,8 @@ https://docs.github.com/en/rest/issues/issues#list-repository-issues
   that short page (an updated issue moves to its end, a new one is appended), so a 304 proves that
   nothing changed: an unchanged repository costs one request, and 304s do not count against the
   primary rate limit. After a longer scan the next window starts at the server ``Date`` of its last
-  answer minus ``overlap_seconds``; its first quiet run stores the ETag, later ones are 304s.
+  answer minus ``overlap_seconds``, and its first page is read at once (one more request) to pick up
+  what changed meanwhile and to store that ETag.
 - The cursor (JSON) keeps per repository ``since``, ``page``, ``etag``, ``seen`` (the newest
   ``updated_at`` delivered: older issues in a window are not delivered again) and whether a scan is
   under way, so a restarted scan resumes where it stopped instead of starting over.
@@ -283,11 +284,11 @@ class GitHubConnector:
             # A new run: ask for the window's first page, conditionally when the last run stored the
             # ETag of this very request (only kept when that answer was the whole window).
             etag = state.etag
-            seen = parse_time(state.seen)
-            state.floor = _iso(seen - self.overlap) if seen else None
-            state.scanning, state.page, state.newest, state.direction = True, 1, state.seen, "asc"
+            self._open_window(state)
         floor = parse_time(state.floor)
+        requests, settled = 0, False
         while True:
+            requests += 1
             response = self._client.get(
                 f"/repos/{repo}/issues", self._issues_params(state, state.direction), etag=etag
             )
@@ -302,8 +303,13 @@ class GitHubConnector:
             if newest_on_page is not None and (newest is None or newest_on_page > newest):
                 state.newest = _iso(newest_on_page)
             server_now = response.server_date or self._clock()
+            reopen = False
             if response.next_url is None:
-                self._finish(state, response.etag, len(payloads), server_now)
+                repeatable = self._finish(state, response.etag, len(payloads), server_now)
+                # After a scan of several pages, read the next window's first page right away: it
+                # picks up what changed during the scan and usually gives the ETag that makes the
+                # next quiet run a single 304 (once per run, so constant churn cannot keep us here).
+                reopen = not repeatable and requests > 1 and not settled
             else:
                 self._advance(state, payloads, server_now)
             log.info(
@@ -316,8 +322,17 @@ class GitHubConnector:
                 },
             )
             yield ChangeBatch(tuple(records), self._dump_cursor(states), scope=repo)
-            if not state.scanning:
+            if reopen:
+                settled = True
+                self._open_window(state)
+                floor = parse_time(state.floor)
+            elif not state.scanning:
                 return
+
+    def _open_window(self, state: RepoState) -> None:
+        seen = parse_time(state.seen)
+        state.floor = _iso(seen - self.overlap) if seen else None
+        state.scanning, state.page, state.newest, state.direction = True, 1, state.seen, "asc"
 
     def _issues_params(self, state: RepoState, direction: str) -> dict[str, Any]:
         params: dict[str, Any] = {
@@ -331,7 +346,7 @@ class GitHubConnector:
             params["since"] = state.since
         return params
 
-    def _finish(self, state: RepoState, etag: str | None, count: int, server_now: datetime) -> None:
+    def _finish(self, state: RepoState, etag: str | None, count: int, server_now: datetime) -> bool:
         """The window's last page was read: choose where the next run's window starts.
 
         When this answer was ascending page 1 with room to spare, it *is* the whole window: the next
@@ -355,6 +370,7 @@ class GitHubConnector:
         state.page, state.etag, state.scanning, state.floor = 1, etag, False, None
         state.direction, state.mark = "asc", None
         state.seen = state.newest
+        return repeatable
 
     def _advance(self, state: RepoState, payloads: Sequence[Mapping[str, Any]], server_now: datetime) -> None:
         """Move the query position past a full page (re-anchor on the last ``updated_at``).
