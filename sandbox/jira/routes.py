@@ -869,20 +869,22 @@ class JiraRoutes:
                 existing.url, existing.title = str(target["url"]), str(target["title"])
                 existing.relationship = body.get("relationship", existing.relationship)
                 existing.summary = target.get("summary", existing.summary)
+                self.world.change_remote_link(issue, existing, account, self.world.now_ms())
                 link, code = existing, 200
             else:
-                link = self.world.add_remote_link(
+                link = self.world.create_remote_link(
                     issue,
                     str(target["url"]),
                     str(target["title"]),
                     body.get("relationship"),
+                    account,
+                    self.world.now_ms(),
                     global_id=global_id,
                     summary=target.get("summary"),
                     application=body.get("application"),
                     status_resolved=status.get("resolved") if isinstance(status, dict) else None,
                 )
                 code = 201
-            self.world.touch(issue, self.world.now_ms(), account)
             return json_response(
                 {"id": link.id, "self": f"{self.render.api(v)}/issue/{issue.key}/remotelink/{link.id}"}, code
             )
@@ -901,8 +903,7 @@ class JiraRoutes:
         if link is None:
             return error(404, f"No remote link with id '{link_id}'.")
         if request.method == "DELETE":
-            issue.remote_links = [r for r in issue.remote_links if r.id != link_id]
-            self.world.touch(issue, self.world.now_ms(), account)
+            self.world.delete_remote_link(issue, link, account, self.world.now_ms())
             return Response(status_code=204)
         return json_response(self.render.remote_link(issue, link, self.api_version(request)))
 

@@ -238,6 +238,25 @@ class JiraWorld:
         self.invalidate(issue)
         return link
 
+    def create_remote_link(
+        self, issue: Issue, url: str, title: str, relationship: str | None, actor: str, at_ms: int, **kw: Any
+    ) -> RemoteLink:
+        """A remote link added through the API: a RemoteIssueLink changelog item at `at_ms`,
+        `updated` bumped and `jira:issue_updated` sent, as Jira does."""
+        link = RemoteLink(next(self._remote_ids), url, title, relationship, **kw)
+        issue.remote_links = [*issue.remote_links, link]
+        self.record_change(issue, [_remote_item(None, link)], actor, at_ms)
+        return link
+
+    def change_remote_link(self, issue: Issue, link: RemoteLink, actor: str, at_ms: int) -> None:
+        """An existing remote link was rewritten (same globalId): logged like a new one."""
+        self.invalidate(issue)
+        self.record_change(issue, [_remote_item(link, link)], actor, at_ms)
+
+    def delete_remote_link(self, issue: Issue, link: RemoteLink, actor: str, at_ms: int) -> None:
+        issue.remote_links = [r for r in issue.remote_links if r is not link]
+        self.record_change(issue, [_remote_item(link, None)], actor, at_ms)
+
     def add_comment(self, issue: Issue, author: str, body: str, at_ms: int) -> Comment:
         comment = Comment(next(self._comment_ids), author, body, at_ms, at_ms)
         issue.comments = [*issue.comments, comment]
@@ -547,16 +566,24 @@ class JiraWorld:
     def _op_remote_link(self, op: dict[str, Any]) -> dict[str, Any]:
         issue = self.get(str(op.get("key")))
         at, actor = self._at(op), self.actor(op)
-        link = self.add_remote_link(
+        if op.get("delete"):
+            link = next(
+                (r for r in issue.remote_links if str(r.id) == str(op["delete"]) or r.url == op["delete"]),
+                None,
+            )
+            if link is None:
+                raise MutationError(f"no remote link {op['delete']!r} on {issue.key}", 404)
+            self.delete_remote_link(issue, link, actor, at)
+            return {"key": issue.key, "remote_link_id": link.id, "deleted": True}
+        link = self.create_remote_link(
             issue,
             str(op["url"]),
             str(op.get("title", op["url"])),
             op.get("relationship"),
-            author=actor,
-            at_ms=at,
+            actor,
+            at,
             global_id=op.get("global_id") or str(op["url"]),
         )
-        self.touch(issue, at, actor)
         return {"key": issue.key, "remote_link_id": link.id}
 
     def _op_comment(self, op: dict[str, Any]) -> dict[str, Any]:
@@ -1241,6 +1268,18 @@ class JiraWorld:
     def _random_issue(self, rng: random.Random) -> Issue:
         _, issue_id = self.by_updated[rng.randrange(len(self.by_updated))]
         return self.issues[issue_id]
+
+
+def _remote_item(old: RemoteLink | None, new: RemoteLink | None) -> dict[str, Any]:
+    # https://support.atlassian.com/jira-software-cloud/docs/what-are-issue-field-changes/
+    return {
+        "field": "RemoteIssueLink",
+        "fieldtype": "jira",
+        "from": str(old.id) if old else None,
+        "fromString": f'This issue links to "{old.title}"' if old else None,
+        "to": str(new.id) if new else None,
+        "toString": f'This issue links to "{new.title}"' if new else None,
+    }
 
 
 def _name_of(value: Any) -> str:

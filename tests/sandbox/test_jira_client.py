@@ -423,3 +423,27 @@ def test_v2_renders_text_and_v3_renders_documents(cloud: SandboxHandle) -> None:
     assert (document["type"], document["version"]) == ("doc", 1)
     text = "\n\n".join(node["content"][0]["text"] for node in document["content"] if node["content"])
     assert text == v2["fields"]["description"]
+
+
+def test_adding_a_remote_link_logs_it_and_bumps_updated(fresh: SandboxHandle) -> None:
+    client = cloud_client(fresh)
+    before = client.issue("PAY-20").fields.updated
+    link = client.add_remote_link(
+        "PAY-20",
+        {"url": "https://github.com/acme/web/issues/3", "title": "acme/web#3"},
+        globalId="github:acme/web#3",
+        relationship="is blocked by",
+    )
+    after = client.issue("PAY-20", expand="changelog")
+    assert after.fields.updated > before
+    last = after.changelog.histories[-1].items[0]
+    assert (last.field, last.to) == ("RemoteIssueLink", str(link.id))
+    cross = {"from": "acme/web#3", "to": "PAY-20", "type": "blocks", "origin": "remote_link"}
+    assert cross in fresh.truth()["links"]
+    deleted = httpx.delete(
+        f"{fresh.jira_url}/rest/api/2/issue/PAY-20/remotelink/{link.id}", auth=(USER, TOKEN)
+    )
+    assert deleted.status_code == 204
+    assert cross not in fresh.truth()["links"]
+    last = client.issue("PAY-20", expand="changelog").changelog.histories[-1].items[0]
+    assert (last.field, getattr(last, "from"), last.to) == ("RemoteIssueLink", str(link.id), None)
