@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 from sqlalchemy import Select, delete, func, insert, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from connectors.records import Resolution, StatusCategory
 from sync.model import Program, ProgramItem, ProgramSnapshot, StatusChange, Team, WorkItem
@@ -30,6 +30,8 @@ from sync.views.common import (
     ViewMeta,
     entered_at_expr,
     get_program,
+    item_alias,
+    membership_alias,
     view_meta,
     with_epic,
 )
@@ -62,7 +64,7 @@ class BurnupView(BaseModel):
 
 
 def _item_rows(session: Session, program: Program) -> list[Any]:
-    w, pi = aliased(WorkItem, name="w"), aliased(ProgramItem, name="pi")
+    w, pi = item_alias("w"), membership_alias("pi")
     stmt: Select[Any] = select(pi.work_item_id).select_from(pi).join(w, w.id == pi.work_item_id)
     stmt, epic_id = with_epic(stmt, w)
     entered = entered_at_expr(session, program, w, pi)

@@ -12,6 +12,7 @@ Definitions (docs/adr/0003-program-views.md):
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.util import AliasedClass
 
 from connectors.records import ItemKind
-from sync.model import Program, Source, SyncRun, WorkItem
+from sync.model import Program, ProgramItem, Source, SyncRun, WorkItem
 
 __all__ = [
     "CONTAINER_KINDS",
@@ -34,6 +35,8 @@ __all__ = [
     "entered_at_expr",
     "freshness",
     "get_program",
+    "item_alias",
+    "membership_alias",
     "view_meta",
     "with_epic",
 ]
@@ -110,6 +113,21 @@ def day_end(day: date) -> datetime:
     return datetime.combine(day + timedelta(days=1), time.min, tzinfo=UTC)
 
 
+@functools.cache
+def item_alias(name: str) -> type[WorkItem]:
+    """One aliased WorkItem per name for the life of the process.
+
+    Building an alias of a 30-column table costs milliseconds; reusing them also lets
+    SQLAlchemy's compiled-statement cache hit, since the statements are structurally equal.
+    """
+    return aliased(WorkItem, name=name)
+
+
+@functools.cache
+def membership_alias(name: str) -> type[ProgramItem]:
+    return aliased(ProgramItem, name=name)
+
+
 def with_epic(
     stmt: Select[Any], item: type[WorkItem] | AliasedClass[WorkItem], name: str = "epic"
 ) -> tuple[Select[Any], ColumnElement[Any]]:
@@ -117,7 +135,7 @@ def with_epic(
     whens: list[tuple[ColumnElement[bool], Any]] = []
     child: Any = item
     for level in range(1, EPIC_DEPTH + 1):
-        parent = aliased(WorkItem, name=f"{name}_p{level}")
+        parent = item_alias(f"{name}_p{level}")
         stmt = stmt.outerjoin(parent, parent.id == child.parent_id)
         whens.append((parent.kind == ItemKind.EPIC, parent.id))
         child = parent

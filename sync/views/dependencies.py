@@ -26,11 +26,19 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from sqlalchemy import Select, and_, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from connectors.records import LinkType, Resolution, StatusCategory
 from sync.model import Link, Program, ProgramItem, StatusChange, Team, WorkItem
-from sync.views.common import DEFAULT_STALE_AFTER_MINUTES, ViewMeta, get_program, view_meta, with_epic
+from sync.views.common import (
+    DEFAULT_STALE_AFTER_MINUTES,
+    ViewMeta,
+    get_program,
+    item_alias,
+    membership_alias,
+    view_meta,
+    with_epic,
+)
 
 __all__ = [
     "CriticalPath",
@@ -179,8 +187,8 @@ class _Link:
 
 
 def _load_links(session: Session, program: Program) -> list[_Link]:
-    a, b = aliased(WorkItem, name="a"), aliased(WorkItem, name="b")
-    pa, pb = aliased(ProgramItem, name="pa"), aliased(ProgramItem, name="pb")
+    a, b = item_alias("a"), item_alias("b")
+    pa, pb = membership_alias("pa"), membership_alias("pb")
     members = select(ProgramItem.work_item_id).where(ProgramItem.program_id == program.id)
     stmt: Select[Any] = (
         select(Link.id)

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from sqlalchemy import Select, and_, case, func, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from connectors.records import ItemKind, Resolution, StatusCategory
 from sync.model import ProgramItem, StatusChange, Team, WorkItem
@@ -32,6 +32,8 @@ from sync.views.common import (
     DEFAULT_STALE_AFTER_MINUTES,
     ViewMeta,
     get_program,
+    item_alias,
+    membership_alias,
     view_meta,
     with_epic,
 )
@@ -144,7 +146,7 @@ def forecast(
     at = as_of or datetime.now(UTC)
     today = at.date()
     program = get_program(session, slug)
-    w, pi = aliased(WorkItem, name="w"), aliased(ProgramItem, name="pi")
+    w, pi = item_alias("w"), membership_alias("pi")
     stmt: Select[Any] = select(pi.work_item_id).select_from(pi).join(w, w.id == pi.work_item_id)
     stmt, epic_id = with_epic(stmt, w)
     live = or_(w.resolution.is_(None), w.resolution != Resolution.WONT_DO)

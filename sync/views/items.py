@@ -15,7 +15,7 @@ from typing import Any, cast
 
 from pydantic import BaseModel, Field
 from sqlalchemy import Select, exists, func, or_, select, text
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from connectors.records import ItemKind, LinkType, Resolution, StatusCategory
 from sync.model import (
@@ -29,6 +29,7 @@ from sync.model import (
     Team,
     WorkItem,
 )
+from sync.views.common import item_alias
 
 __all__ = [
     "BadCursor",
@@ -132,7 +133,7 @@ def decode_cursor(cursor: str) -> int:
 
 
 def _summary_select() -> Select[Any]:
-    parent = aliased(WorkItem, name="parent")
+    parent = item_alias("parent")
     return cast(
         "Select[Any]",
         select(
@@ -254,7 +255,7 @@ def get_item(session: Session, item_id: int) -> ItemDetail | None:
     if row is None:
         return None
     summary = _summary(row)
-    other = aliased(WorkItem, name="other")
+    other = item_alias("other")
     links: list[LinkOut] = []
     for direction, mine, theirs_id, theirs_key, theirs_tracker in (
         ("outward", Link.from_item_id, Link.to_item_id, Link.to_key, Link.to_tracker),

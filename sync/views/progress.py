@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 from sqlalchemy import and_, case, func, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from connectors.records import ItemKind, Resolution, StatusCategory
 from sync.model import Program, ProgramItem, ProgramItemRemoval, Team, WorkItem
@@ -26,6 +26,8 @@ from sync.views.common import (
     as_datetime,
     entered_at_expr,
     get_program,
+    item_alias,
+    membership_alias,
     view_meta,
     with_epic,
 )
@@ -129,8 +131,8 @@ class _Acc:
 
 def grouped_rows(session: Session, program: Program, as_of: datetime | None = None) -> list[dict[str, Any]]:
     """Per (team, epic): counts and points by category, unestimated, won't-do, added, removed."""
-    w = aliased(WorkItem, name="w")
-    pi = aliased(ProgramItem, name="pi")
+    w = item_alias("w")
+    pi = membership_alias("pi")
     baseline = as_datetime(program.baseline_date) if program.baseline_date else None
     wont = w.resolution == Resolution.WONT_DO
     live = or_(w.resolution.is_(None), w.resolution != Resolution.WONT_DO)

@@ -16,15 +16,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from sqlalchemy import and_, case, func, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from connectors.records import ItemKind, Resolution, StatusCategory
-from sync.model import Program, ProgramItem, Team, WorkItem
+from sync.model import Program, Team
 from sync.views.common import (
     CONTAINER_KINDS,
     DEFAULT_STALE_AFTER_MINUTES,
     ViewMeta,
     get_program,
+    item_alias,
+    membership_alias,
     view_meta,
 )
 from sync.views.dependencies import EdgeState, load_graph
@@ -164,7 +166,7 @@ def _item_risks(
 ) -> list[Risk]:
     today = at.date()
     stale_before = at - timedelta(days=stale_days)
-    w, pi = aliased(WorkItem, name="w"), aliased(ProgramItem, name="pi")
+    w, pi = item_alias("w"), membership_alias("pi")
     live = or_(w.resolution.is_(None), w.resolution != Resolution.WONT_DO)
     doing = w.status_category == StatusCategory.IN_PROGRESS
     stmt = (
@@ -254,7 +256,7 @@ def _item_risks(
 
 
 def _unestimated(session: Session, program: Program, teams: dict[int, str]) -> list[Risk]:
-    w, pi = aliased(WorkItem, name="w"), aliased(ProgramItem, name="pi")
+    w, pi = item_alias("w"), membership_alias("pi")
     live = or_(w.resolution.is_(None), w.resolution != Resolution.WONT_DO)
     base = and_(
         pi.program_id == program.id,
