@@ -285,7 +285,7 @@ def map_person(user: Mapping[str, Any] | None) -> PersonRecord | None:
     return PersonRecord(
         tracker=JIRA,
         external_id=str(external_id),
-        login=user.get("name") if "accountId" not in user else None,
+        login=user.get("name") or None,  # Data Center usernames; Cloud has none
         email=user.get("emailAddress") or None,
         display_name=user.get("displayName") or None,
     )

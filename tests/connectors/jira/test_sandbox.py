@@ -654,3 +654,25 @@ def test_an_issue_deleted_mid_scan_does_not_hide_a_neighbour(
             missing = conn.reconcile([ItemRef(J, "", i) for i in seen]).present_ids - seen
             recovered = {conn.fetch_item(ItemRef(J, "", i)).external_id for i in missing}
             assert alive <= seen | recovered
+
+
+def test_assign_and_unassign(sb: SandboxHandle, flavour: str) -> None:
+    conn = connector(sb)
+    someone = next(i.assignee for i in sync(conn, None)[0] if i.assignee is not None)
+    assert someone is not None
+    who = someone.external_id if flavour == "cloud" else someone.login
+    assert who is not None
+    target = ItemRef(J, "PLAT-2")
+    assigned = conn.update_item(target, ItemChanges(assignee=who))
+    assert assigned.assignee is not None and assigned.assignee.external_id == someone.external_id
+    unassigned = conn.update_item(target, ItemChanges(assignee=""))
+    assert unassigned.assignee is None
+
+
+def test_a_category_the_workflow_cannot_reach_is_rejected(sb: SandboxHandle) -> None:
+    conn = connector(sb)
+    done = next(i for i in sync(conn, None)[0] if i.status_category is StatusCategory.DONE)
+    # Already there: no transition is sent.
+    mark = sb.stats()["total"]
+    assert conn.transition(done.ref, StatusCategory.DONE).status_category is StatusCategory.DONE
+    assert not [e for e in sb.stats(mark)["entries"] if e["method"] == "POST"]
