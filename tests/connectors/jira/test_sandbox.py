@@ -669,7 +669,7 @@ def test_assign_and_unassign(sb: SandboxHandle, flavour: str) -> None:
     assert unassigned.assignee is None
 
 
-def test_a_category_the_workflow_cannot_reach_is_rejected(sb: SandboxHandle) -> None:
+def test_a_transition_to_the_current_category_sends_nothing(sb: SandboxHandle) -> None:
     conn = connector(sb)
     done = next(i for i in sync(conn, None)[0] if i.status_category is StatusCategory.DONE)
     # Already there: no transition is sent.
