@@ -903,8 +903,9 @@ class JiraWorld:
             if child.issue_type.subtask:
                 self.delete_issue(child, actor, at_ms)
             else:
-                self.set_parent(child, None)
-                self.set_updated(child, at_ms)
+                # The children stay, without their parent: an update (with webhook) each.
+                items = self.apply_fields(child, {"parent": None})
+                self.record_change(child, items, actor, at_ms)
         for link_id in list(issue.link_ids):
             self.delete_link(self.links[link_id], actor, at_ms, notify_issue=issue)
         payload = {

@@ -188,3 +188,13 @@ def test_versions_and_sprints_change_with_their_webhook_events() -> None:
     assert (release["due_date"], release["released"]) == ("2027-01-29", True)
     states = {s["name"]: s["state"] for s in world.truth()["sprints"]}
     assert (states["PAY Sprint 13"], states["PAY Sprint 12"]) == ("active", "closed")
+
+
+def test_deleting_an_epic_keeps_its_children_without_parent() -> None:
+    world = make_world()
+    epic = world.by_key["PAY-1"]
+    children = [c.key for c in epic.children]
+    world.mutate({"op": "delete", "key": "PAY-1"})
+    items = {i["key"]: i for i in world.truth()["items"]}
+    assert children and all(items[k]["parent"] is None for k in children)
+    assert_index_consistent(world)
