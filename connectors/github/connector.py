@@ -53,8 +53,10 @@ https://docs.github.com/en/rest/issues/issues#list-repository-issues
   add ``linked_pull_requests`` to the issues they close that are read later in the same scan (an
   issue read before the pull request does not get it until it is read again).
 - Dependencies cost extra calls only for issues whose ``issue_dependencies_summary`` counts some;
-  parents come free from ``parent_issue_url``; Projects v2 field values are read once per run, and
-  only when some repository changed.
+  parents come free from ``parent_issue_url`` (so ``sub_issues_summary`` needs no call); Projects v2
+  field values are read once per run (all item pages), and only when some repository changed.
+- ``status_history`` is ``None`` (not fetched): GitHub keeps it in per-issue events, a request per
+  issue; the engine records the changes it observes. Webhook items carry no Projects v2 signal.
 """
 
 from __future__ import annotations
