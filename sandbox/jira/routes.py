@@ -576,7 +576,8 @@ class JiraRoutes:
         params = await self._search_params(request)
         jql: str = params["jql"]
         selection = parse_field_selection(params["fields"], "*navigable")
-        size = self._page_size(params["maxResults"], selection)
+        # maxResults=0 asks only for the total (a count), as on Jira Server/DC.
+        size = 0 if str(params["maxResults"]) == "0" else self._page_size(params["maxResults"], selection)
         start = max(0, _int(str(params["startAt"]) if params["startAt"] is not None else None, 0))
         cap = SEARCH_CHANGELOG_CAP if "changelog" in (params["expand"] or "") else None
         results = self.world.search(jql, self.zone_of(account))

@@ -142,6 +142,12 @@ def test_datacenter_search_pages_with_start_at_and_total(datacenter: SandboxHand
     everything = client.search_issues("project = PAY ORDER BY key ASC", maxResults=False)
     assert first.total == second.total == len(everything)
     assert [i.key for i in first] + [i.key for i in second] == [i.key for i in everything][:60]
+    count = httpx.get(
+        f"{datacenter.jira_url}/rest/api/2/search",
+        params={"jql": "project = PAY", "maxResults": 0},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    ).json()
+    assert (count["total"], count["issues"]) == (len(everything), [])
     # Data Center: epic children carry the Epic Link field, not `parent`; sprints are strings.
     child = next(i for i in everything if getattr(i.fields, "customfield_10014", None))
     assert not hasattr(child.fields, "parent")
