@@ -177,9 +177,53 @@ def _bare_scan(conn: Any, flavour: str) -> int:
             return count
 
 
+def _demo_changelog_economy(flavour: str) -> dict[str, Any]:
+    """The demo seed has 3 issues whose history the search truncates: what do they cost?"""
+    from connectors.base import SourceSettings
+    from connectors.jira import JiraConnector
+    from connectors.records import TrackerKind
+    from sandbox.core import SandboxConfig
+    from sandbox.testing import running_sandbox
+
+    with running_sandbox(SandboxConfig(jira_flavour=flavour)) as sb:
+        settings = SourceSettings(
+            name="bench-jira-demo",
+            kind=TrackerKind.JIRA,
+            base_url=sb.jira_url,
+            flavour=flavour,
+            token="sandbox-token",
+            user="tpm@example.com",
+            options={"projects": ["PAY", "PLAT"]},
+        )
+        items = [i for b in JiraConnector(settings).list_changed(None) for i in b.items]
+        by_endpoint = sb.stats()["by_endpoint"]
+    truncated = 0
+    for item in items:
+        changelog = (item.raw or {}).get("changelog") or {}
+        truncated += int(changelog.get("total") or 0) > len(changelog.get("histories") or ())
+    changelog = {k: sum(v.values()) for k, v in by_endpoint.items() if "changelog" in k}
+    remote = {k: sum(v.values()) for k, v in by_endpoint.items() if k.endswith("/remotelink")}
+    return {
+        "items": len(items),
+        "issues_with_truncated_history": truncated,
+        "changelog_requests": changelog,
+        "remotelink_requests": remote,
+        "total_requests": sum(sum(v.values()) for v in by_endpoint.values()),
+    }
+
+
 def run(quick: bool = False) -> dict[str, Any]:
     items = 10_000 if quick else 100_000
     results: dict[str, Any] = {"items": items}
+    for flavour in ("cloud", "datacenter"):
+        demo = _demo_changelog_economy(flavour)
+        results[f"demo_{flavour}"] = demo
+        print(
+            f"   jira {flavour} demo: {demo['items']} items, {demo['issues_with_truncated_history']} with a "
+            f"truncated changelog -> changelog requests {demo['changelog_requests']}, remote link reads "
+            f"{demo['remotelink_requests']}, {demo['total_requests']} requests in all",
+            flush=True,
+        )
     for flavour in ("cloud", "datacenter"):
         proc, url = _start(items, flavour)
         try:
