@@ -343,8 +343,12 @@ class JiraConnector:
         that instant minus the overlap). Mid-scan batches carry the position so a restart resumes
         the same scan. What paging cannot protect against is an issue *removed* (deleted, moved
         out of scope) mid-scan shifting an unseen one up: Data Center reports ``total`` and we
-        step back when it shrinks; on Cloud :meth:`reconcile` lists every id, so the engine
-        fetches present ids it does not know.
+        step back when it shrinks; on Cloud :meth:`reconcile` lists every id, and the ids in
+        ``present_ids`` the model does not know are the ones to fetch.
+
+        Pages are prefetched one ahead (the tracker works while we map). Issues whose expanded
+        changelog is truncated are held back on Cloud until one bulkfetch completes many of them;
+        batches carry no cursor (``None``) while any is held, so a restart never skips them.
         """
         state = self._parse_cursor(cursor)
         # The account's time zone or the custom fields may change: re-read them now and then
