@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.responses import PlainTextResponse, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from sqlalchemy import select
 
-from api.deps import DbSession, Viewer
+from api.deps import DbSession, Editor, Viewer
 from api.errors import ApiError, error_responses
 from sync.model import Program
 from sync.views.burnup import BurnupView, burnup
@@ -25,6 +25,7 @@ from sync.views.dependencies import (
 )
 from sync.views.forecast import ForecastView, forecast
 from sync.views.progress import ProgressView, progress
+from sync.views.report import ReportContent, ReportSummary, generate_report, list_reports, load_report, render
 from sync.views.risks import RiskView, risks
 
 router = APIRouter(
@@ -128,3 +129,79 @@ def get_burnup(
         key=key if dimension != "program" else "",
         stale_after_minutes=stale_minutes(request),
     )
+
+
+_REPORT_CONTENT = {
+    "content": {
+        "text/markdown": {"example": "# Checkout v2: status report 2026-11-22\n\n**AMBER** — ...\n"},
+        "text/html": {"example": "<!doctype html><html>...</html>"},
+    },
+    "description": "The report as JSON (default), Markdown or HTML.",
+}
+ReportFormat = Annotated[Literal["json", "md", "html"], Query(description="Output format.")]
+PeriodDays = Annotated[int, Query(ge=1, le=365, description="Length of the reporting period in days.")]
+
+
+def _rendered(content: ReportContent, format: str) -> ReportContent | Response:
+    if format == "md":
+        return PlainTextResponse(render(content, "md"), media_type="text/markdown")
+    if format == "html":
+        return HTMLResponse(render(content, "html"))
+    return content
+
+
+@router.get(
+    "/report",
+    summary="A status report for the period, generated now (a preview: not stored)",
+    response_model=ReportContent,
+    responses={200: _REPORT_CONTENT},
+)
+def get_report(
+    slug: Slug,
+    session: DbSession,
+    request: Request,
+    format: ReportFormat = "json",
+    period_days: PeriodDays = 7,
+) -> ReportContent | Response:
+    content = generate_report(
+        session, slug, period_days, store=False, stale_after_minutes=stale_minutes(request)
+    )
+    return _rendered(content, format)
+
+
+@router.post(
+    "/reports",
+    summary="Generate and store a status report (editor); later reports diff against it",
+    status_code=201,
+    response_model=ReportContent,
+    dependencies=[Editor],
+)
+def post_report(
+    slug: Slug, session: DbSession, request: Request, period_days: PeriodDays = 7
+) -> ReportContent:
+    return generate_report(session, slug, period_days, store=True, stale_after_minutes=stale_minutes(request))
+
+
+@router.get("/reports", summary="Stored reports, newest first", response_model=list[ReportSummary])
+def get_reports(
+    slug: Slug, session: DbSession, limit: Annotated[int, Query(ge=1, le=500)] = 50
+) -> list[ReportSummary]:
+    return list_reports(session, slug, limit)
+
+
+@router.get(
+    "/reports/{report_id}",
+    summary="One stored report",
+    response_model=ReportContent,
+    responses={200: _REPORT_CONTENT},
+)
+def get_stored_report(
+    slug: Slug,
+    session: DbSession,
+    report_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    format: ReportFormat = "json",
+) -> ReportContent | Response:
+    content = load_report(session, slug, report_id)
+    if content is None:
+        raise ApiError(404, f"no report {report_id} for program {slug!r}")
+    return _rendered(content, format)

@@ -290,3 +290,37 @@ def test_sync_trigger(client: TestClient, world: World, token_for: Headers) -> N
             break
         threading.Event().wait(0.05)
     assert calls == [("jira", True)]
+
+
+# -- reports --------------------------------------------------------------------------------------
+
+
+def test_reports(client: TestClient, world: World, token_for: Headers) -> None:
+    viewer, editor = token_for("viewer"), token_for("editor")
+    base = "/api/v1/programs/prog"
+    preview = client.get(f"{base}/report", headers=viewer)
+    assert (
+        preview.status_code == 200
+        and preview.json()["id"] is None
+        and preview.json()["rag"] in {"green", "amber", "red"}
+    )
+    md = client.get(f"{base}/report?format=md&period_days=14", headers=viewer)
+    assert md.headers["content-type"].startswith("text/markdown") and md.text.startswith(
+        "# Prog: status report"
+    )
+    page = client.get(f"{base}/report?format=html", headers=viewer)
+    assert page.headers["content-type"].startswith("text/html") and "<h2>Epics</h2>" in page.text
+    assert client.get(f"{base}/reports", headers=viewer).json() == []  # previews are not stored
+
+    assert error_of(client.post(f"{base}/reports", headers=viewer))["status"] == 403
+    stored = client.post(f"{base}/reports", headers=editor)
+    assert stored.status_code == 201 and stored.json()["id"] is not None
+    report_id = stored.json()["id"]
+    history = client.get(f"{base}/reports", headers=viewer).json()
+    assert [(h["id"], h["headline"]) for h in history] == [(report_id, stored.json()["headline"])]
+    one = client.get(f"{base}/reports/{report_id}?format=md", headers=viewer)
+    assert one.status_code == 200 and stored.json()["headline"] in one.text
+    assert error_of(client.get(f"{base}/reports/999999", headers=viewer))["status"] == 404
+    assert error_of(client.get(f"{base}/report?period_days=0", headers=viewer))["status"] == 422
+    assert error_of(client.get(f"{base}/report?format=pdf", headers=viewer))["status"] == 422
+    assert error_of(client.get("/api/v1/programs/nope/reports", headers=viewer))["status"] == 404
