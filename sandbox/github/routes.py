@@ -95,7 +95,11 @@ class Api:
         return repo
 
     def issue_of(self, request: Request) -> Issue | Response:
-        """The issue a path names, or the 301/404/410 GitHub answers instead."""
+        """The issue a path names, or the 301/404/410 GitHub answers instead.
+
+        https://docs.github.com/en/rest/issues/issues#get-an-issue ("If an issue is transferred to
+        another repository... 301"; deleted issues answer 410).
+        """
         repo = self.repo_of(request)
         try:
             number = int(request.path_params["number"])
@@ -302,6 +306,9 @@ class Api:
             since,
         )
         per_page, page = self.page_params(request)
+        # Conditional requests: a 304 does not count against the rate limit (the middleware charges
+        # only non-304 answers):
+        # https://docs.github.com/en/rest/using-the-rest-api/best-practices-for-using-the-rest-api#use-conditional-requests-if-appropriate
         # The weak ETag names the repository's version and the exact query: any change to an issue
         # of this repository (or embedded in one) gives a new ETag.
         etag = (
@@ -395,6 +402,7 @@ class Api:
 
     # --- sub-issues and dependencies ----------------------------------------------------------------
 
+    # Sub-issues: https://docs.github.com/en/rest/issues/sub-issues (writes take the sub-issue's id)
     async def list_sub_issues(self, request: Request) -> Response:
         it = self.issue_of(request)
         if isinstance(it, Response):
@@ -428,6 +436,7 @@ class Api:
             return _error(404, "Not Found")
         return self.respond(request, self.world.issue_bytes(self.world.issues_by_id[it.parent]))
 
+    # Dependencies: https://docs.github.com/en/rest/issues/issue-dependencies (writes take the issue id)
     async def blocked_by(self, request: Request) -> Response:
         it = self.issue_of(request)
         if isinstance(it, Response):
@@ -531,6 +540,7 @@ class Api:
         self.world.ctx.webhooks.unregister(target.id)
         return Response(status_code=204)
 
+    # https://docs.github.com/en/rest/repos/webhooks#list-deliveries-for-a-repository-webhook
     async def hook_deliveries(self, request: Request) -> Response:
         target = self._target(request)
         repo_id = self.world.repos[target.scope].id if target.scope in self.world.repos else None
@@ -622,6 +632,7 @@ class Api:
         self._project(request)
         return self.json(request, [self._field_json(request, f) for f in self.world.project_fields])
 
+    # https://docs.github.com/en/rest/projects/items (cursor paging with `after`, `fields` by id)
     async def project_items(self, request: Request) -> Response:
         self._project(request)
         wanted: set[int] = set()
