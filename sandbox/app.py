@@ -298,7 +298,9 @@ def create_app(config: SandboxConfig | None = None) -> Starlette:
         return json_response({"ok": True})
 
     async def truth(request: Request) -> Response:
-        return json_response(merge_truth(ctx, worlds))
+        wanted = request.query_params.get("tracker")  # ?tracker=github: one world only (cheaper at scale)
+        chosen = {t: w for t, w in worlds.items() if wanted in (None, t)}
+        return json_response(merge_truth(ctx, chosen))
 
     async def reset(request: Request) -> Response:
         ctx.clock.reset()

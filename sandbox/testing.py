@@ -65,8 +65,10 @@ class SandboxHandle:
     def reset_stats(self) -> None:
         self._call("POST", "/_sandbox/stats/reset")
 
-    def truth(self) -> dict[str, Any]:
-        return dict(self._call("GET", "/_sandbox/truth"))
+    def truth(self, tracker: str | None = None) -> dict[str, Any]:
+        """``/_sandbox/truth`` (both trackers, or only ``tracker``)."""
+        params = {"tracker": tracker} if tracker else None
+        return dict(self._call("GET", "/_sandbox/truth", params=params))
 
     def reset(self) -> None:
         """Reseed both worlds; clears faults, the ledger and the delivery log (hooks stay)."""

@@ -184,3 +184,10 @@ def test_batch_mutation_applies_in_order_and_reports_the_failing_op(sandbox: San
         },
     )
     assert failed.status_code == 404 and failed.json()["index"] == 1 and len(failed.json()["done"]) == 1
+
+
+def test_truth_can_be_asked_for_one_tracker(sandbox: SandboxHandle) -> None:
+    github_only = sandbox.truth(tracker="github")
+    assert github_only["items"] and {i["tracker"] for i in github_only["items"]} == {"github"}
+    both = sandbox.truth()
+    assert len(both["items"]) > len(github_only["items"])
