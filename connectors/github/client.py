@@ -288,6 +288,11 @@ class GitHubClient:
             status, raw_headers, text = self._requester.requestJson(
                 method, path, dict(params) if params else None, send_headers, body
             )
+        except github.GithubException as exc:
+            # requestJson reports statuses instead of raising, but PyGithub's auth helpers (app
+            # installation tokens) may raise; 429 arrives as a plain GithubException. Same table.
+            status, raw_headers = exc.status, dict(exc.headers or {})
+            text = orjson.dumps(exc.data).decode() if exc.data is not None else ""
         except requests.exceptions.RequestException as exc:
             raise TransientError(
                 f"{method} {_strip_query(path)}: {type(exc).__name__} talking to GitHub", source=self.source

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
+import github
 import pytest
 
 from connectors.base import SourceSettings
+from connectors.errors import RateLimited
 from connectors.github.client import GitHubClient
 from connectors.records import TrackerKind
 
@@ -83,3 +85,18 @@ def test_secondary_limit_without_hint_backs_off_doubling() -> None:
 def test_the_token_never_shows() -> None:
     c = client()
     assert "ghp_secret" not in repr(c)
+
+
+def test_a_raised_github_exception_goes_through_the_same_table() -> None:
+    c = client()
+
+    def raise_429(*args: object, **kwargs: object) -> None:
+        raise github.GithubException(429, {"message": "slow down"}, {"Retry-After": "7"})
+
+    c._requester.requestJson = raise_429  # type: ignore[method-assign]
+    c.max_wait_seconds = 1  # do not sleep through it here
+
+    with pytest.raises(RateLimited) as info:
+        c.get("/repos/o/r/issues")
+    assert info.value.retry_at == NOW + timedelta(seconds=7)
+    assert c.pacer.not_before == NOW + timedelta(seconds=7)
