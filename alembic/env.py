@@ -11,7 +11,7 @@ import os
 from sqlalchemy import Connection
 
 from alembic import context
-from sync.db import make_engine, normalize_url
+from sync.db import include_object, make_engine, normalize_url
 from sync.model import Base
 
 config = context.config
@@ -31,6 +31,7 @@ def _configure(connection: Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
         compare_server_default=True,
+        include_object=include_object,
     )
 
 

@@ -67,9 +67,12 @@ def _settings(**overrides: object) -> Settings:
 
 def _migrate(url: str) -> None:
     from sync.db import upgrade
+    from sync.tasks import apply_job_schema
 
     try:
         upgrade(url)
+        if url.startswith("postgresql"):
+            apply_job_schema(url)  # procrastinate's own tables, for `crosstrack worker`
     except Exception as exc:
         raise UserError(
             f"cannot migrate the database {_redact(url)}: {type(exc).__name__}: {str(exc).splitlines()[0]}",
@@ -419,6 +422,37 @@ def _print_summary(results: list[RunSummary]) -> None:
     for r in results:
         if not r.ok:
             err.print(f"[bold red]error:[/] {r.source} ({r.kind}): {r.error}")
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(help="Jobs run at once by this process.")] = 4,
+    stalled_after: Annotated[
+        float,
+        typer.Option(help="Seconds without a heartbeat after which a worker's job is given to another."),
+    ] = 30.0,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="Config file [default: CROSSTRACK_CONFIG_FILE].")
+    ] = None,
+) -> None:
+    """Run background work (syncs, webhook inbox, schedules) for a scaled-out install on PostgreSQL."""
+    from sync.tasks import bind_runtime
+
+    runtime = _runtime(config)
+    if runtime.engine.dialect.name != "postgresql":
+        raise UserError(
+            "crosstrack worker needs PostgreSQL",
+            "set CROSSTRACK_DATABASE_URL=postgresql://...; on SQLite `crosstrack serve` runs the work itself",
+        )
+    jobs = bind_runtime(runtime, stalled_after=stalled_after)
+    err.print(f"worker: {concurrency} at once, sources: {', '.join(runtime.source_names())}")
+    jobs.run_worker(
+        concurrency=concurrency,
+        update_heartbeat_interval=max(0.5, stalled_after / 3),
+        stalled_worker_timeout=stalled_after,
+        wait=True,
+        install_signal_handlers=True,
+    )
 
 
 @app.command()

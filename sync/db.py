@@ -25,6 +25,7 @@ __all__ = [
     "alembic_config",
     "current_revision",
     "head_revision",
+    "include_object",
     "make_engine",
     "make_sessionmaker",
     "normalize_url",
@@ -101,6 +102,11 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+    """What Alembic manages: our tables, not procrastinate's (it installs and versions its own)."""
+    return not (type_ == "table" and name is not None and name.startswith("procrastinate_"))
 
 
 def alembic_config(url: str) -> Config:

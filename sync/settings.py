@@ -12,6 +12,8 @@ file (:mod:`sync.config`) says *what crosstrack tracks*. ``CROSSTRACK_CONFIG_FIL
     CROSSTRACK_RECONCILE_INTERVAL_SECONDS 3600
     CROSSTRACK_WEBHOOK_MAX_BYTES         1048576 (larger deliveries get 413)
     CROSSTRACK_STALE_AFTER_MINUTES       30 (a source not synced for this long is shown as stale)
+    CROSSTRACK_RUN_MODE                  single (API + scheduler + workers in one process) or scaled
+                                         (API only; `crosstrack worker` processes on PostgreSQL)
 
 Use :func:`get_settings` (cached, from ``os.environ``); tests build fresh ones with
 :meth:`Settings.from_env` (only the mapping given, never ``os.environ``) or ``Settings(port=0)``.
@@ -91,6 +93,10 @@ class Settings(BaseSettings):
     reconcile_interval_seconds: int = Field(3600, ge=1)
     webhook_max_bytes: int = Field(1024 * 1024, ge=1)
     stale_after_minutes: int = Field(30, ge=1)
+    # "single": serve runs the scheduler and the inbox worker in-process (SQLite or PostgreSQL).
+    # "scaled": serve only answers requests; `crosstrack worker` processes do the background
+    # work through procrastinate (PostgreSQL only). See docs/adr/0002.
+    run_mode: Literal["single", "scaled"] = "single"
 
     @field_validator("database_url")
     @classmethod

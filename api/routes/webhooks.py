@@ -23,6 +23,7 @@ from connectors.errors import SignatureInvalid
 from connectors.records import TrackerKind
 from sync.inbox import delivery_meta, store_delivery
 from sync.model import Source
+from sync.tasks import defer_inbox
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
@@ -84,6 +85,9 @@ def _store(
     if source is None:
         raise ApiError(404, f"source {name!r} is not loaded into the database yet")
     inserted = store_delivery(session, source, meta, payload)
+    jobs = getattr(app.state, "jobs", None)
+    if inserted and jobs is not None:  # scaled out: the job commits with the inbox row, or neither
+        defer_inbox(jobs, session)
     session.commit()  # stored before we answer 202: the tracker may forget the delivery after that
     wake = getattr(app.state, "inbox_wakeup", None)
     if wake is not None:

@@ -7,7 +7,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
-from sync.db import current_revision, downgrade, head_revision, make_engine, upgrade
+from sync.db import current_revision, downgrade, head_revision, include_object, make_engine, upgrade
 from sync.model import Base
 
 
@@ -21,7 +21,8 @@ def _diff(url: str) -> list[object]:
     try:
         with engine.connect() as conn:
             ctx = MigrationContext.configure(
-                conn, opts={"compare_type": True, "compare_server_default": True}
+                conn,
+                opts={"compare_type": True, "compare_server_default": True, "include_object": include_object},
             )
             return list(compare_metadata(ctx, Base.metadata))
     finally:
