@@ -1189,7 +1189,35 @@ class GitHubWorld:
             return self._milestone_op(op)
         if kind == "label":
             return self._label_op(op)
+        if kind == "delete_repo":
+            return self._delete_repo(op)
         raise MutationError(f"unknown GitHub op {kind!r}", 400)
+
+    def _delete_repo(self, op: dict[str, Any]) -> dict[str, Any]:
+        """Delete a whole repository: its routes answer 404, its issues leave the truth, edges to
+        them from other repositories go; one ``repository`` ``deleted`` event goes to org hooks."""
+        repo = self.repos.get(str(op.get("repo")))
+        if repo is None:
+            raise MutationError(f"no repository {op.get('repo')!r}", 404)
+        payload = {"repository": self.repo_dict(repo)} if self._wants_events() else None
+        touched: list[Issue] = []
+        gone = [it for it in repo.issues.values() if it.live]
+        for it in gone:
+            touched.extend(self._detach(it))
+            it.deleted = True
+            if it.id in self.project_items:
+                self.project_items.remove(it.id)
+        del self.repos[repo.full_name]
+        del self.repos_by_id[repo.id]
+        now = self.now()
+        for other in touched:
+            if other.live and other.repo is not repo:
+                self.touch(other, now)
+        if payload is not None:
+            body = {"action": "deleted", **payload, "organization": payloads.organization(self, repo.owner)}
+            body["sender"] = self.user_json(self.actor)
+            self.ctx.webhooks.emit("github", "repository", body, action="deleted", scope=repo.owner)
+        return {"repo": repo.full_name, "deleted": True, "issues": len(gone)}
 
     def _label_op(self, op: dict[str, Any]) -> dict[str, Any]:
         """Create, change (rename, recolor) or delete a repository label: ``{"op": "label", "repo",

@@ -235,3 +235,24 @@ def test_label_rename_and_delete_change_issues_with_only_a_label_event(
     assert all(after[k]["updated"] == before[k]["updated"] for k in before)
     issue = gh.get_repo("acme/web").get_issue(int(next(iter(carriers)).split("#")[1]))
     assert "defect" in [label.name for label in issue.labels]
+
+
+def test_deleting_a_repository_removes_its_items_and_edges(
+    sandbox: SandboxHandle, gh: github.Github, receiver: Receiver
+) -> None:
+    gh.get_organization("acme").create_hook(
+        "web", {"url": receiver.url, "content_type": "json", "secret": "k"}, ["repository"]
+    )
+    sandbox.mutate(tracker="github", op="delete_repo", repo="acme/api-gateway")
+    received = receiver.wait_for(2)
+    assert [json.loads(r.body).get("action") for r in received] == [None, "deleted"]  # ping, then the event
+    truth = sandbox.truth(tracker="github")
+    assert not [i for i in truth["items"] if i["scope"] == "acme/api-gateway"]
+    assert not [
+        x
+        for x in truth["links"]
+        if "acme/api-gateway#" in x["from"] + x["to"] and x["origin"] == "github_dependency"
+    ]
+    with pytest.raises(github.UnknownObjectException):
+        gh.get_repo("acme/api-gateway")
+    assert sorted(r.name for r in gh.get_organization("acme").get_repos()) == ["mobile", "web"]
