@@ -685,7 +685,8 @@ class SandboxConfig:
     rng_seed: int = 42
     activity: bool = False
     activity_interval: float = 2.0
-    webhook_targets: list[tuple[str, str, str]] = field(default_factory=list)  # (tracker, url, secret)
+    # (tracker, url, secret); kept out of repr so a logged config never shows a secret
+    webhook_targets: list[tuple[str, str, str]] = field(default_factory=list, repr=False)
     max_results_jira: int = 100
     latency_ms: float = 0.0
     # Public base URL (scheme://host:port) the payloads' API URLs point at; set by server/testing.

@@ -191,3 +191,8 @@ def test_truth_can_be_asked_for_one_tracker(sandbox: SandboxHandle) -> None:
     assert github_only["items"] and {i["tracker"] for i in github_only["items"]} == {"github"}
     both = sandbox.truth()
     assert len(both["items"]) > len(github_only["items"])
+
+
+def test_config_repr_hides_webhook_secrets() -> None:
+    config = SandboxConfig(webhook_targets=[("github", "http://127.0.0.1:9/x", "hush-hush")])
+    assert "hush-hush" not in repr(config)
