@@ -213,6 +213,9 @@ class Faults:
             return state  # type: ignore[no-any-return]
 
     def merge(self, update: dict[str, Any]) -> dict[str, Any]:
+        # A private copy: counts are decremented in place and must not leak into the caller's dict
+        # (a SandboxConfig's initial faults are reused by /_sandbox/reset and other sandboxes).
+        update = orjson.loads(dumps(update))
         with self._lock:
             for key, value in update.items():
                 if key.startswith("_"):

@@ -196,3 +196,10 @@ def test_truth_can_be_asked_for_one_tracker(sandbox: SandboxHandle) -> None:
 def test_config_repr_hides_webhook_secrets() -> None:
     config = SandboxConfig(webhook_targets=[("github", "http://127.0.0.1:9/x", "hush-hush")])
     assert "hush-hush" not in repr(config)
+
+
+def test_initial_faults_are_copied_not_consumed_in_place() -> None:
+    initial = {"errors": {"github": {"count": 1, "status": 503}}}
+    faults = Faults(Clock(), initial)
+    assert faults.take_error("github") == 503
+    assert initial == {"errors": {"github": {"count": 1, "status": 503}}}
