@@ -78,40 +78,54 @@ class ForecastView(BaseModel):
 def weekly_throughput(
     session: Session, as_of: datetime, team_ids: list[int | None], weeks: int = HISTORY_WEEKS
 ) -> dict[int | None, list[int]]:
-    """Items moved to done per team in each of the ``weeks`` whole weeks before ``as_of``."""
+    """Items moved to done per team in each of the ``weeks`` whole weeks before ``as_of``.
+
+    A done transition is a StatusChange to done; an item that is done but has no such change
+    (GitHub history is only fetched for some issues) counts at its ``resolved_at``.
+    """
     end = as_of
     starts = [end - timedelta(days=7 * (weeks - i)) for i in range(weeks)]
     live = or_(WorkItem.resolution.is_(None), WorkItem.resolution != Resolution.WONT_DO)
-    cols: list[Any] = [WorkItem.team_id]
-    for i, start in enumerate(starts):
-        stop = starts[i + 1] if i + 1 < weeks else end
-        cols.append(
-            func.count(
-                func.distinct(case((and_(StatusChange.at >= start, StatusChange.at < stop), WorkItem.id)))
-            )
-        )
     wanted = [t for t in team_ids if t is not None]
     team_filter = (
         or_(WorkItem.team_id.in_(wanted), WorkItem.team_id.is_(None))
         if None in team_ids
         else WorkItem.team_id.in_(wanted)
     )
-    stmt: Select[Any] = (
-        select(*cols)
+    base = and_(WorkItem.kind.not_in(CONTAINER_KINDS), live, team_filter)
+    changes = (
+        select(WorkItem.team_id.label("team_id"), WorkItem.id.label("item_id"), StatusChange.at.label("at"))
         .select_from(StatusChange)
         .join(WorkItem, WorkItem.id == StatusChange.work_item_id)
         .where(
             StatusChange.to_category == StatusCategory.DONE,
             StatusChange.at >= starts[0],
             StatusChange.at < end,
-            WorkItem.kind.not_in(CONTAINER_KINDS),
-            live,
-            team_filter,
+            base,
         )
-        .group_by(WorkItem.team_id)
     )
+    has_done_change = (
+        select(StatusChange.id)
+        .where(StatusChange.work_item_id == WorkItem.id, StatusChange.to_category == StatusCategory.DONE)
+        .exists()
+    )
+    resolved = select(WorkItem.team_id, WorkItem.id, WorkItem.resolved_at).where(
+        WorkItem.status_category == StatusCategory.DONE,
+        WorkItem.resolved_at >= starts[0],
+        WorkItem.resolved_at < end,
+        WorkItem.deleted_at.is_(None),
+        base,
+        ~has_done_change,
+    )
+    done = changes.union_all(resolved).subquery()
+    cols: list[Any] = [done.c.team_id]
+    for i, start in enumerate(starts):
+        stop = starts[i + 1] if i + 1 < weeks else end
+        cols.append(
+            func.count(func.distinct(case((and_(done.c.at >= start, done.c.at < stop), done.c.item_id))))
+        )
     out: dict[int | None, list[int]] = {t: [0] * weeks for t in team_ids}
-    for row in session.execute(stmt):
+    for row in session.execute(select(*cols).group_by(done.c.team_id)):
         out[row[0]] = [int(v) for v in row[1:]]
     return out
 
