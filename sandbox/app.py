@@ -309,6 +309,7 @@ def create_app(config: SandboxConfig | None = None) -> Starlette:
             world.reset()
         _freeze_heap()
         ctx.faults.clear()
+        ctx.faults.merge(ctx.initial_faults())
         ctx.ledger.reset()
         ctx.github_budget.reset()
         ctx.webhooks.reset()

@@ -768,16 +768,21 @@ class SandboxContext:
         self.config = config
         self.clock = Clock()
         self.ledger = Ledger()
-        initial = dict(config.faults)
-        if config.latency_ms:
-            initial.setdefault("latency_ms", {"jira": config.latency_ms, "github": config.latency_ms})
-        self.faults = Faults(self.clock, initial)
+        self.faults = Faults(self.clock, self.initial_faults())
         self.webhooks = WebhookDispatcher(self.faults, config.rng_seed, workers=config.webhook_workers)
         self.github_budget = RateBudget(self.clock)
         self.rng = random.Random(config.rng_seed)
         self.base_url = (config.base_url or "http://127.0.0.1:8900").rstrip("/")
         for tracker, url, secret in config.webhook_targets:
             self.webhooks.register(tracker, url, secret)
+
+    def initial_faults(self) -> dict[str, Any]:
+        """The faults the config (CLI flags) asks for; ``/_sandbox/reset`` returns to them."""
+        initial = dict(self.config.faults)
+        if self.config.latency_ms:
+            latency = self.config.latency_ms
+            initial.setdefault("latency_ms", {"jira": latency, "github": latency})
+        return initial
 
     @property
     def github_api(self) -> str:
