@@ -71,7 +71,7 @@ class SandboxHandle:
         return dict(self._call("GET", "/_sandbox/truth", params=params))
 
     def reset(self) -> None:
-        """Reseed both worlds; clears faults, the ledger and the delivery log (hooks stay)."""
+        """Reseed both worlds; faults back to the configured ones; clears ledger and delivery log (hooks stay)."""
         self._call("POST", "/_sandbox/reset")
 
     def mutate(self, **op: Any) -> dict[str, Any]:
