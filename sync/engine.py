@@ -217,7 +217,14 @@ class SyncEngine:
                     mark_deleted(session, gone, now)
                 for ext, new_key in result.moved.items():
                     if ext in by_ext and by_ext[ext][1] != new_key:
-                        rename_item(session, by_ext[ext][0], by_ext[ext][1], new_key)
+                        move_item(
+                            session,
+                            source.id,
+                            by_ext[ext][0],
+                            by_ext[ext][1],
+                            new_key,
+                            result.new_ids.get(ext),
+                        )
                         summary.moved += 1
                 summary.deleted = len(gone)
                 cursor_row = self._cursor_row(session, source)
@@ -257,6 +264,29 @@ def mark_deleted(session: Session, item_ids: list[int], when: datetime) -> None:
         .values(parent_id=None)
         .execution_options(synchronize_session=False)
     )
+
+
+def move_item(
+    session: Session, source_id: int, item_id: int, old_key: str, new_key: str, new_external_id: str | None
+) -> None:
+    """A moved item. A GitHub transfer also gives the issue a new id: the row takes it, unless a
+    row with that id arrived already (then the old row is the stale twin and is marked deleted)."""
+    if new_external_id is not None:
+        twin = session.scalar(
+            select(WorkItem.id).where(
+                WorkItem.source_id == source_id, WorkItem.external_id == new_external_id
+            )
+        )
+        if twin is not None and twin != item_id:
+            mark_deleted(session, [item_id], datetime.now(UTC))
+            return
+        session.execute(
+            update(WorkItem)
+            .where(WorkItem.id == item_id)
+            .values(external_id=new_external_id)
+            .execution_options(synchronize_session=False)
+        )
+    rename_item(session, item_id, old_key, new_key)
 
 
 def rename_item(session: Session, item_id: int, old_key: str, new_key: str) -> None:

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from connectors.base import Connector
 from connectors.errors import ConnectorError, Gone, Moved, NotFound
 from connectors.records import ItemRef, TrackerKind, WebhookEvent
-from sync.engine import mark_deleted, rename_item
+from sync.engine import mark_deleted, move_item, rename_item
 from sync.membership import recompute_membership
 from sync.model import InboundEvent, Source, WorkItem
 from sync.upsert import insert_for
@@ -169,14 +169,16 @@ def apply_event(session: Session, source: Source, connector: Connector, event: W
         writer.upsert_releases([event.release])
     if event.sprint is not None:
         writer.upsert_sprints([event.sprint])
-    if event.item is not None:
-        writer.write([event.item])
-        changed = True
+    # A move first, so that the item payload below updates the moved row instead of adding a twin.
     for old, new in event.moved:
         item_id = _find(session, source, old)
         if item_id is not None and old.key != new.key:
-            rename_item(session, item_id, old.key, new.key)
+            new_id = new.external_id if new.external_id != old.external_id else None
+            move_item(session, source.id, item_id, old.key, new.key, new_id)
             changed = True
+    if event.item is not None:
+        writer.write([event.item])
+        changed = True
     deleted = [i for i in (_find(session, source, ref) for ref in event.deleted) if i is not None]
     if deleted:
         mark_deleted(session, deleted, event.occurred_at or datetime.now(UTC))

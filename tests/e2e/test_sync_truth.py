@@ -81,6 +81,7 @@ def test_deleted_and_moved_items_are_found_by_reconcile(make_world: Callable[...
     sb.mutate(tracker="jira", op="delete", key="PAY-7")
     sb.mutate(tracker="jira", op="move", key="PAY-8", to_project="PLAT")
     sb.mutate(tracker="github", op="delete", key="acme/web#9")
+    transfer = sb.mutate(tracker="github", op="transfer", key="acme/web#10", to_repo="acme/mobile")
     for name in ("jira", "github"):
         assert engine.sync(name).ok
         assert engine.reconcile(name).ok
@@ -90,3 +91,9 @@ def test_deleted_and_moved_items_are_found_by_reconcile(make_world: Callable[...
         assert moved is not None and moved.key.startswith("PLAT-")
         deleted = set(session.scalars(select(WorkItem.key).where(WorkItem.deleted_at.is_not(None))))
     assert {"PAY-7", "acme/web#9"} <= deleted
+    with world.sessions() as session:
+        live = session.scalars(select(WorkItem).where(WorkItem.deleted_at.is_(None))).all()
+    keys = [w.key for w in live]
+    assert len(keys) == len(set(keys)), "a key appears twice among live items"
+    assert "acme/web#10" not in keys
+    assert transfer, "the sandbox reports the transfer"
