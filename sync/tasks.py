@@ -149,9 +149,9 @@ def schedule_syncs(timestamp: int) -> list[str]:
         if last_sync is None or now - last_sync >= timedelta(seconds=settings.sync_interval_seconds):
             if defer_sync(_app, name) is not None:
                 queued.append(f"sync:{name}")
-        if last_reconcile is None or now - last_reconcile >= timedelta(
-            seconds=settings.reconcile_interval_seconds
-        ):
+        # Reconcile needs something to reconcile: its clock starts with the first sync.
+        since = last_reconcile or last_sync
+        if since is not None and now - since >= timedelta(seconds=settings.reconcile_interval_seconds):
             if defer_sync(_app, name, kind="reconcile") is not None:
                 queued.append(f"reconcile:{name}")
     return queued
