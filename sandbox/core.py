@@ -52,6 +52,8 @@ __all__ = [
 
 TRACKERS = ("jira", "github")
 
+JIRA_RETRY_STATUSES = frozenset({408, 409, 425, 429})  # and every 5xx, and no answer at all
+
 # The credentials the sandbox accepts (README "Credentials"); everything else answers 401.
 GITHUB_TOKENS = frozenset({"sandbox-token"})
 JIRA_CREDENTIALS = {"tpm@example.com": "sandbox-token"}
@@ -388,7 +390,14 @@ class WebhookDispatcher:
     back and sent after the next delivery.
     """
 
-    def __init__(self, faults: Faults, rng_seed: int = 42, max_log: int = 50_000, workers: int = 1) -> None:
+    def __init__(
+        self,
+        faults: Faults,
+        rng_seed: int = 42,
+        max_log: int = 50_000,
+        workers: int = 1,
+        retry_delays: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 16.0),
+    ) -> None:
         self._faults = faults
         self._rng = random.Random(rng_seed)
         self._lock = threading.Lock()
@@ -405,6 +414,9 @@ class WebhookDispatcher:
         # Sender threads: 1 keeps deliveries in order; more send faster (and, like github.com,
         # without an order guarantee).
         self.workers = max(1, workers)
+        self.retry_delays = tuple(retry_delays)
+        self._timers: list[threading.Timer] = []
+        self._closed = False
         self.sent = 0
 
     # --- targets ---------------------------------------------------------------------------------
@@ -631,6 +643,27 @@ class WebhookDispatcher:
         delivery.delivered_at = datetime.now(UTC)
         with self._lock:
             self.sent += 1
+        if target.tracker == "jira" and (
+            delivery.status_code in JIRA_RETRY_STATUSES
+            or delivery.status_code == 0
+            or delivery.status_code >= 500
+        ):
+            self._schedule_retry(delivery)
+
+    def _schedule_retry(self, delivery: Delivery) -> None:
+        """Jira retries a failed delivery (408/409/425/429/5xx or no answer) with the same identifier
+        and a growing ``X-Atlassian-Webhook-Retry``; GitHub never retries (redelivery is manual).
+        https://developer.atlassian.com/cloud/jira/platform/webhooks/#retry-policy
+        The sandbox compresses Jira's half hour of retries into ``retry_delays`` seconds."""
+        attempt = int(delivery.headers.get("X-Atlassian-Webhook-Retry", "0"))
+        if attempt >= len(self.retry_delays) or self._closed:
+            return
+        timer = threading.Timer(self.retry_delays[attempt], self.redeliver, args=(delivery.id,))
+        timer.daemon = True
+        with self._lock:
+            self._timers = [t for t in self._timers if t.is_alive()]
+            self._timers.append(timer)
+        timer.start()
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Block until every queued delivery has been attempted (tests and the activity walk)."""
@@ -644,6 +677,9 @@ class WebhookDispatcher:
             return True
 
     def close(self) -> None:
+        self._closed = True
+        for timer in self._timers:
+            timer.cancel()
         threads = [t for t in self._threads if t.is_alive()]
         for _ in threads:
             self._queue.put(None)
@@ -696,6 +732,8 @@ class SandboxConfig:
     base_url: str | None = None
     faults: dict[str, Any] = field(default_factory=dict)  # initial faults (CLI flags)
     webhook_workers: int = 1  # webhook sender threads (1 = deliveries in order)
+    # Jira retries failed deliveries for about 30 minutes; the sandbox after these many seconds.
+    jira_webhook_retry_delays: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 16.0)
 
     @classmethod
     def with_items(cls, items: int, **overrides: Any) -> SandboxConfig:
@@ -769,7 +807,12 @@ class SandboxContext:
         self.clock = Clock()
         self.ledger = Ledger()
         self.faults = Faults(self.clock, self.initial_faults())
-        self.webhooks = WebhookDispatcher(self.faults, config.rng_seed, workers=config.webhook_workers)
+        self.webhooks = WebhookDispatcher(
+            self.faults,
+            config.rng_seed,
+            workers=config.webhook_workers,
+            retry_delays=config.jira_webhook_retry_delays,
+        )
         self.github_budget = RateBudget(self.clock)
         self.rng = random.Random(config.rng_seed)
         self.base_url = (config.base_url or "http://127.0.0.1:8900").rstrip("/")

@@ -203,3 +203,22 @@ def test_initial_faults_are_copied_not_consumed_in_place() -> None:
     faults = Faults(Clock(), initial)
     assert faults.take_error("github") == 503
     assert initial == {"errors": {"github": {"count": 1, "status": 503}}}
+
+
+def test_jira_retries_failed_deliveries_with_the_same_identifier_github_does_not(receiver: Receiver) -> None:
+    receiver.status = 503
+    dispatcher = WebhookDispatcher(Faults(Clock()), retry_delays=(0.05, 0.05))
+    dispatcher.register("jira", receiver.url, "s")
+    dispatcher.register("github", receiver.url, "s")
+    dispatcher.emit("jira", "jira:issue_updated", {"webhookEvent": "jira:issue_updated"})
+    dispatcher.emit("github", "issues", {"action": "edited"}, action="edited")
+    got = receiver.wait_for(4)
+    import time
+
+    time.sleep(0.3)  # no further attempts come
+    dispatcher.close()
+    jira = [r for r in receiver.received if "X-Atlassian-Webhook-Identifier" in r.headers]
+    github = [r for r in receiver.received if "X-GitHub-Event" in r.headers]
+    assert len(got) >= 4 and len(github) == 1
+    assert [r.headers["X-Atlassian-Webhook-Retry"] for r in jira] == ["0", "1", "2"]
+    assert len({r.headers["X-Atlassian-Webhook-Identifier"] for r in jira}) == 1
