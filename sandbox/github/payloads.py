@@ -330,7 +330,7 @@ def hook(world: GitHubWorld, target: Any, scope_path: str, last: Any | None) -> 
         "deliveries_url": f"{url}/deliveries",
         "last_response": {
             "code": last.status_code if last else None,
-            "status": ("active" if last and last.status == "OK" else "unused") if True else None,
+            "status": ("active" if last.status == "OK" else "failed") if last else "unused",
             "message": last.status if last else None,
         },
     }
