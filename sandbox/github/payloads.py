@@ -340,7 +340,7 @@ def delivery(d: Any, repository_id: int | None) -> dict[str, Any]:
     return {
         "id": d.id,
         "guid": d.guid,
-        "delivered_at": ts(d.delivered_at or datetime.now().astimezone()),
+        "delivered_at": ts(d.delivered_at or datetime.now(UTC)),
         "redelivery": d.redelivery,
         "duration": d.duration,
         "status": d.status,

@@ -1466,7 +1466,3 @@ def _matches_type(it: Issue, wanted: str | None) -> bool:
     if wanted == "none":
         return it.type is None
     return (it.type or "").lower() == wanted.lower()
-
-
-def utc(d: date, hour: int = 0, minute: int = 0) -> datetime:
-    return datetime(d.year, d.month, d.day, hour, minute, tzinfo=UTC)
