@@ -93,20 +93,22 @@ def jira_time(ms: int | None, zone: str) -> str | None:
     """Jira's timestamp format, `2026-11-20T14:03:11.123-0500`, in the account's time zone.
 
     Hot path (four per issue on every search page): the zone offset is looked up once per UTC
-    hour and the `2026-11-20T14:` prefix once per local hour; the rest is integer arithmetic.
+    quarter hour and the `2026-11-20T14:` prefix once per local hour; the rest is table lookups.
     """
     if ms is None:
         return None
     offsets = _OFFSETS.get(zone)
     if offsets is None:
         offsets = _OFFSETS[zone] = {}
-    hour = ms // 3_600_000
-    offset = offsets.get(hour)
+    # Offsets change on quarter-hour boundaries in every zone in use (Lord Howe and St. John's
+    # switch at :30), so one lookup per UTC quarter hour is exact.
+    quarter = ms // 900_000
+    offset = offsets.get(quarter)
     if offset is None:
-        delta = datetime.fromtimestamp(hour * 3600, _zone(zone)).utcoffset()
+        delta = datetime.fromtimestamp(quarter * 900, _zone(zone)).utcoffset()
         seconds = int(delta.total_seconds()) if delta is not None else 0
         sign, magnitude = ("+" if seconds >= 0 else "-"), abs(seconds)
-        offset = offsets[hour] = (
+        offset = offsets[quarter] = (
             seconds * 1000,
             f"{sign}{magnitude // 3600:02d}{magnitude % 3600 // 60:02d}",
         )
@@ -116,7 +118,8 @@ def jira_time(ms: int | None, zone: str) -> str | None:
         days, hours = divmod(local_hour, 24)
         prefix = _HOURS[local_hour] = f"{date.fromordinal(days + _EPOCH_ORDINAL).isoformat()}T{hours:02d}:"
     minutes, rest = divmod(rest, 60_000)
-    return f"{prefix}{minutes:02d}:{rest // 1000:02d}.{rest % 1000:03d}{offset[1]}"
+    seconds, millis = divmod(rest, 1000)
+    return prefix + _TWO[minutes] + ":" + _TWO[seconds] + "." + _THREE[millis] + offset[1]
 
 
 def iso_utc(ms: int | None) -> str | None:
@@ -136,6 +139,8 @@ def iso_utc(ms: int | None) -> str | None:
 
 _OFFSETS: dict[str, dict[int, tuple[int, str]]] = {}
 _HOURS: dict[int, str] = {}
+_TWO = [f"{n:02d}" for n in range(60)]
+_THREE = [f"{n:03d}" for n in range(1000)]
 _DAYS: dict[int, str] = {}
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 

@@ -60,7 +60,7 @@ CATEGORY_TRUTH = {"new": "todo", "indeterminate": "in_progress", "done": "done"}
 
 
 def ms_of(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
+    return round(moment.timestamp() * 1000)
 
 
 class JiraWorld:
