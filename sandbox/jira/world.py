@@ -876,6 +876,10 @@ class JiraWorld:
         summary = fields.get("title") or fields.get("summary")
         if not summary:
             raise MutationError("summary: You must specify a summary of the issue.", 400)
+        if type_name in ISSUE_TYPES and ISSUE_TYPES[type_name].subtask and not fields.get("parent"):
+            raise MutationError("Issue type is a sub-task but parent issue key or id not specified.", 400)
+        if fields.get("parent"):
+            self.get(_key_of(fields["parent"]))  # 404 before anything is created
         issue = self.new_issue(project_key, type_name, str(summary), at_ms, reporter=actor)
         self._index_add(issue)
         rest = {
