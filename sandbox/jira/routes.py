@@ -46,6 +46,8 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 SEARCH_CHANGELOG_CAP = 40  # search/jql returns fewer histories than GET issue (about 40)
 ISSUE_CHANGELOG_CAP = 100
+# Jira Server/Data Center does not truncate an expanded changelog; only Cloud caps it.
+UNCAPPED = 1 << 30
 ID_ONLY_MAX_RESULTS = 5000
 NOT_FOUND_ISSUE = "Issue does not exist or you do not have permission to see it."
 SEARCH_GONE = (
@@ -579,7 +581,7 @@ class JiraRoutes:
         # maxResults=0 asks only for the total (a count), as on Jira Server/DC.
         size = 0 if str(params["maxResults"]) == "0" else self._page_size(params["maxResults"], selection)
         start = max(0, _int(str(params["startAt"]) if params["startAt"] is not None else None, 0))
-        cap = SEARCH_CHANGELOG_CAP if "changelog" in (params["expand"] or "") else None
+        cap = UNCAPPED if "changelog" in (params["expand"] or "") else None
         results = self.world.search(jql, self.zone_of(account))
         page = results[start : start + size]
         version = self.api_version(request)
@@ -611,7 +613,7 @@ class JiraRoutes:
         issue = self.issue_or_404(request.path_params["key"])
         selection = parse_field_selection(request.query_params.getlist("fields"), "*all")
         expand = ",".join(request.query_params.getlist("expand"))
-        cap = ISSUE_CHANGELOG_CAP if "changelog" in expand else None
+        cap = (ISSUE_CHANGELOG_CAP if self.world.cloud else UNCAPPED) if "changelog" in expand else None
         if selection.id_only:
             v = self.api_version(request)
             return json_response(

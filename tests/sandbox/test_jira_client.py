@@ -151,6 +151,9 @@ def test_datacenter_search_pages_with_start_at_and_total(datacenter: SandboxHand
     # Data Center: epic children carry the Epic Link field, not `parent`; sprints are strings.
     child = next(i for i in everything if getattr(i.fields, "customfield_10014", None))
     assert not hasattr(child.fields, "parent")
+    # Data Center does not truncate an expanded changelog (Cloud keeps the latest 100).
+    heavy = client.issue("PAY-2", expand="changelog")
+    assert heavy.changelog.total == len(heavy.changelog.histories) > 100
     sprinted = next(i for i in everything if getattr(i.fields, "customfield_10020", None))
     assert sprinted.fields.customfield_10020[0].startswith("com.atlassian.greenhopper.service.sprint.Sprint@")
 
