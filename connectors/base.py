@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from connectors.records import (
@@ -26,7 +27,7 @@ from connectors.records import (
     WorkItemRecord,
 )
 
-__all__ = ["Connector", "SourceSettings"]
+__all__ = ["Connector", "SourceSettings", "SupportsRedelivery"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,3 +103,10 @@ class Connector(Protocol):
     def add_comment(self, ref: ItemRef, body: str) -> str: ...
 
     def add_link(self, link: LinkRecord) -> None: ...
+
+
+@runtime_checkable
+class SupportsRedelivery(Protocol):
+    """Trackers that do not retry failed webhook deliveries themselves (GitHub) can be asked to."""
+
+    def redeliver_failed(self, since: datetime, url_contains: str) -> int: ...

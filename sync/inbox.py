@@ -20,7 +20,7 @@ import orjson
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from connectors.base import Connector
+from connectors.base import Connector, SupportsRedelivery
 from connectors.errors import ConnectorError, Gone, Moved, NotFound
 from connectors.records import ItemRef, TrackerKind, WebhookEvent
 from sync.engine import mark_deleted, move_item, rename_item
@@ -29,7 +29,7 @@ from sync.model import InboundEvent, Source, WorkItem
 from sync.upsert import insert_for
 from sync.writer import ItemWriter, resolve_references
 
-__all__ = ["DeliveryMeta", "InboxProcessor", "delivery_meta", "store_delivery"]
+__all__ = ["DeliveryMeta", "InboxProcessor", "delivery_meta", "redeliver_failed", "store_delivery"]
 
 log = logging.getLogger("crosstrack.sync.inbox")
 
@@ -227,3 +227,19 @@ def _find(session: Session, source: Source, ref: ItemRef) -> int | None:
     return session.scalar(
         select(WorkItem.id).where(WorkItem.source_id == source.id, WorkItem.key == ref.key).limit(1)
     )
+
+
+def redeliver_failed(
+    runtime_connector_for: Callable[[str], Connector], sources: list[str], window: timedelta
+) -> int:
+    """Ask trackers that do not retry (GitHub) to redeliver our failed deliveries of the last ``window``."""
+    asked = 0
+    since = datetime.now(UTC) - window
+    for name in sources:
+        connector = runtime_connector_for(name)
+        if isinstance(connector, SupportsRedelivery):
+            try:
+                asked += connector.redeliver_failed(since, f"/webhooks/github/{name}")
+            except ConnectorError as exc:
+                log.warning("inbox.redelivery.failed", extra={"source": name, "error": str(exc)})
+    return asked

@@ -4,7 +4,8 @@ inside ``crosstrack serve``. Scaled out, the same task functions run on procrast
 - inbox: applies webhook deliveries as soon as the intake wakes it (and at least every second,
   which also re-queues anything left unhandled or due for a retry);
 - scheduler: an incremental sync per source every ``sync_interval`` (first one at start), a
-  reconcile every ``reconcile_interval``; at most one run per source at a time.
+  reconcile every ``reconcile_interval``, a GitHub redelivery request for failed deliveries every
+  ten minutes; at most one run per source at a time.
 """
 
 from __future__ import annotations
@@ -13,14 +14,18 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from datetime import timedelta
 
 from sync.engine import SyncEngine
-from sync.inbox import InboxProcessor
+from sync.inbox import InboxProcessor, redeliver_failed
 from sync.runtime import Runtime
 
 __all__ = ["BackgroundRunner"]
 
 log = logging.getLogger("crosstrack.sync.scheduler")
+
+#: GitHub does not retry failed deliveries: ask it to every ten minutes (PRODUCT §5.2).
+REDELIVERY_INTERVAL = 600.0
 
 
 class BackgroundRunner:
@@ -86,6 +91,7 @@ class BackgroundRunner:
         names = self.runtime.source_names()
         next_sync = dict.fromkeys(names, now if self.initial_sync else now + self.sync_interval)
         next_reconcile = dict.fromkeys(names, now + self.reconcile_interval)
+        next_redelivery = now + REDELIVERY_INTERVAL
         while not self._stop.is_set():
             now = self.clock()
             for name in names:
@@ -97,5 +103,11 @@ class BackgroundRunner:
                 if now >= next_reconcile[name]:
                     next_reconcile[name] = now + self.reconcile_interval
                     self.run_source(name, "reconcile")
-            due = min([*next_sync.values(), *next_reconcile.values()], default=now + 60)
+            if now >= next_redelivery:
+                next_redelivery = now + REDELIVERY_INTERVAL
+                try:
+                    redeliver_failed(self.runtime.connector_for, names, timedelta(hours=1))
+                except Exception:
+                    log.exception("scheduler.redelivery.crashed")
+            due = min([*next_sync.values(), *next_reconcile.values(), next_redelivery], default=now + 60)
             self._stop.wait(max(0.5, min(30.0, due - self.clock())))

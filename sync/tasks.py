@@ -23,7 +23,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from sync.inbox import InboxProcessor
+from sync.inbox import InboxProcessor, redeliver_failed
 from sync.model import InboundEvent, Source, SyncCursor
 from sync.runtime import Runtime
 
@@ -189,3 +189,11 @@ async def retry_stalled_jobs(context: Any, timestamp: int) -> int:
             await manager.finish_job(job, status=Status.FAILED, delete_job=False)
             log.warning("tasks.stalled_job.superseded", extra={"job": job.id, "task": job.task_name})
     return len(stalled)
+
+
+@tasks.periodic(cron="*/10 * * * *", periodic_id="redeliver_failed")
+@tasks.task(name="redeliver_failed", queueing_lock="redeliver_failed", retry=False)
+def redeliver_failed_deliveries(timestamp: int) -> int:
+    """Every ten minutes: GitHub does not retry failed deliveries; ask it to, for the last hour."""
+    runtime = _rt()
+    return redeliver_failed(runtime.connector_for, runtime.source_names(), timedelta(hours=1))

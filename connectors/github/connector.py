@@ -71,6 +71,7 @@ from typing import Any
 
 from connectors.base import SourceSettings
 from connectors.errors import (
+    AuthError,
     InvalidResponse,
     NotFound,
     RequestRejected,
@@ -249,6 +250,57 @@ class GitHubConnector:
                 )
             self._repos = sorted(repos)
         return list(self._repos)
+
+    # -- webhook redelivery -----------------------------------------------------------------------
+
+    def redeliver_failed(self, since: datetime, url_contains: str) -> int:
+        """Ask GitHub to redeliver this source's failed webhook deliveries made since ``since``.
+
+        GitHub does not retry a failed delivery by itself
+        (https://docs.github.com/en/webhooks/using-webhooks/handling-failed-webhook-deliveries).
+        Hooks are ours when their URL contains ``url_contains`` (``/webhooks/github/<source>``); a
+        delivery is failed when no attempt for its ``guid`` got a 2xx. Hooks this token may not
+        list (it needs admin rights) are skipped with a log line. Returns the redeliveries asked.
+        """
+        hook_paths: list[str] = []
+        owners = [f"/repos/{repo}" for repo in self.repositories()] + (
+            [f"/orgs/{self.org}"] if self.org else []
+        )
+        for owner in owners:
+            try:
+                hooks = self._list(self._client.get(f"{owner}/hooks").data, "hooks")
+            except (AuthError, NotFound) as exc:
+                log.info("connector.github.hooks.unreadable", extra={"owner": owner, "reason": str(exc)})
+                continue
+            hook_paths += [
+                f"{owner}/hooks/{h['id']}"
+                for h in hooks
+                if url_contains in str((h.get("config") or {}).get("url", ""))
+            ]
+        asked = 0
+        for hook in hook_paths:
+            succeeded: set[str] = set()
+            failed: dict[str, Mapping[str, Any]] = {}
+            for page in self._client.paginate(f"{hook}/deliveries", {"per_page": 100}):
+                rows = self._list(page.data, "deliveries")
+                for d in rows:
+                    guid = str(d.get("guid"))
+                    if 200 <= int(d.get("status_code") or 0) < 300:
+                        succeeded.add(guid)
+                    else:
+                        failed.setdefault(guid, d)
+                oldest = parse_time(rows[-1].get("delivered_at")) if rows else None
+                if oldest is not None and oldest < since:
+                    break  # newest first: the rest is older than the window
+            for guid, d in failed.items():
+                at = parse_time(d.get("delivered_at"))
+                if guid in succeeded or (at is not None and at < since):
+                    continue
+                self._client.post(f"{hook}/deliveries/{d['id']}/attempts", {})
+                asked += 1
+        if asked:
+            log.info("connector.github.redeliveries", extra={"source": self.settings.name, "asked": asked})
+        return asked
 
     # -- listing ----------------------------------------------------------------------------------
 
