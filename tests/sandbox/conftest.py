@@ -13,16 +13,16 @@ import pytest
 from sandbox.testing import SandboxHandle, running_sandbox
 
 
-@pytest.fixture(scope="module")
-def _module_sandbox() -> Iterator[SandboxHandle]:
+@pytest.fixture(scope="session")
+def _session_sandbox() -> Iterator[SandboxHandle]:
     with running_sandbox() as handle:
         yield handle
 
 
 @pytest.fixture
-def sandbox(_module_sandbox: SandboxHandle) -> SandboxHandle:
-    """The module's sandbox, reseeded for this test: same demo world, no faults, no hooks."""
-    handle = _module_sandbox
+def sandbox(_session_sandbox: SandboxHandle) -> SandboxHandle:
+    """The worker's sandbox, reseeded for this test: same demo world, no faults, no hooks."""
+    handle = _session_sandbox
     for target in handle.ctx.webhooks.targets():
         handle.ctx.webhooks.unregister(target.id)
     handle.reset()
