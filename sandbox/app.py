@@ -288,7 +288,10 @@ def create_app(config: SandboxConfig | None = None) -> Starlette:
         return json_response({"ok": True, "worlds": sorted(worlds), "unavailable": missing})
 
     async def stats(request: Request) -> Response:
-        since = int(request.query_params.get("since", "0") or 0)
+        try:
+            since = int(request.query_params.get("since", "0") or 0)
+        except ValueError:
+            return json_response({"error": "since must be a sequence number"}, 400)
         entries = request.query_params.get("entries", "1") not in ("0", "false")
         return json_response(ctx.ledger.snapshot(since, entries))
 
@@ -365,7 +368,10 @@ def create_app(config: SandboxConfig | None = None) -> Starlette:
         return json_response({"id": hook_id}, 201)
 
     async def deliveries(request: Request) -> Response:
-        wait = float(request.query_params.get("wait", "0") or 0)
+        try:
+            wait = min(float(request.query_params.get("wait", "0") or 0), 120.0)
+        except ValueError:
+            return json_response({"error": "wait must be a number of seconds"}, 400)
         if wait:
             ctx.webhooks.flush_held()
             await asyncio.to_thread(ctx.webhooks.wait_idle, wait)
@@ -382,7 +388,10 @@ def create_app(config: SandboxConfig | None = None) -> Starlette:
 
     async def clock_advance(request: Request) -> Response:
         body = await _json_body(request)
-        ctx.clock.advance(float((body or {}).get("seconds", 0)))
+        try:
+            ctx.clock.advance(float((body or {}).get("seconds", 0)))
+        except (TypeError, ValueError, AttributeError):
+            return json_response({"error": 'expected {"seconds": number}'}, 400)
         return json_response({"now": iso(ctx.clock.now())})
 
     control = [
