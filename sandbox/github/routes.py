@@ -73,6 +73,8 @@ class Api:
                 return await handler(request)
             except MutationError as error:
                 return _error(error.status, str(error))
+            except ValueError:  # a number that is not one (page, per_page, milestone, cursor...)
+                return _error(422, "Validation Failed")
 
         return wrapped
 
