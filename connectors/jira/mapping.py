@@ -637,7 +637,7 @@ def map_changelog(
                     external_id=None if hid is None else (str(hid) if n == 0 else f"{hid}:{n}"),
                 )
             )
-    changes.sort(key=lambda c: (c.at, _int_or_zero((c.external_id or "").split(":")[0])))
+    changes.sort(key=lambda c: c.at)  # stable: same-instant changes keep Jira's (id) order
     return tuple(changes)
 
 
