@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import zlib
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 __all__ = ["build_routes"]
 
 Handler = Callable[[Request], Awaitable[Response]]
+log = logging.getLogger("sandbox.jira")
 
 SEARCH_CHANGELOG_CAP = 40  # search/jql returns fewer histories than GET issue (about 40)
 ISSUE_CHANGELOG_CAP = 100
@@ -128,6 +130,11 @@ class JiraRoutes:
                 return error(failure.status, str(failure))
             except JqlError as failure:
                 return error(400, str(failure))
+            except (TypeError, ValueError, KeyError, AttributeError) as failure:
+                # A body of the wrong shape (a number where Jira wants an object, ...): Jira
+                # answers 400; the sandbox says what it could not read.
+                log.info("sandbox.jira.bad_request path=%s error=%r", request.url.path, failure)
+                return error(400, f"Could not read the request: {type(failure).__name__}: {failure}")
 
         return handle
 
@@ -508,7 +515,7 @@ class JiraRoutes:
             body = await self.body(request)
             fields = body.get("fields") or []
             return {
-                "jql": body.get("jql") or "",
+                "jql": str(body.get("jql") or ""),
                 "fields": [str(f) for f in fields] if isinstance(fields, list) else [str(fields)],
                 "expand": body.get("expand")
                 if isinstance(body.get("expand"), str)

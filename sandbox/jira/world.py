@@ -55,6 +55,23 @@ KIND_BY_TYPE = {
     "Bug": "bug",
     "Sub-task": "subtask",
 }
+EDITABLE = (
+    "summary",
+    "description",
+    "status",
+    "resolution",
+    "resolved_ms",
+    "assignee",
+    "labels",
+    "story_points",
+    "due_date",
+    "start_date",
+    "parent",
+    "type_name",
+    "priority",
+    "fix_versions",
+    "sprint_ids",
+)
 JSON_CACHE_SIZE = 50_000  # encoded issues kept (insertion order evicts; a scan re-renders)
 CATEGORY_TRUTH = {"new": "todo", "indeterminate": "in_progress", "done": "done"}
 
@@ -664,7 +681,21 @@ class JiraWorld:
     # --- the changes themselves (REST handlers call these too) ------------------------------------
 
     def apply_fields(self, issue: Issue, fields: dict[str, Any]) -> list[dict[str, Any]]:
-        """Apply crosstrack-style or Jira-style field values; returns changelog items."""
+        """Apply crosstrack-style or Jira-style field values; returns changelog items.
+
+        All or nothing: when one value is refused the issue is left as it was, so a failed edit
+        never changes an issue without a history entry, an `updated` bump and a webhook."""
+        snapshot = {name: getattr(issue, name) for name in EDITABLE}
+        try:
+            return self._apply_fields(issue, fields)
+        except Exception:
+            if issue.parent is not snapshot["parent"]:
+                self.set_parent(issue, snapshot["parent"])
+            for name, value in snapshot.items():
+                setattr(issue, name, value)
+            raise
+
+    def _apply_fields(self, issue: Issue, fields: dict[str, Any]) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
 
         def change(
@@ -886,9 +917,17 @@ class JiraWorld:
             k: v for k, v in fields.items() if k not in ("project", "type", "issuetype", "title", "summary")
         }
         status = rest.pop("status", None)
-        self.apply_fields(issue, rest)
-        if status is not None:
-            self._set_status(issue, _name_of(status), rest.get("resolution"))
+        try:
+            self.apply_fields(issue, rest)
+            if status is not None:
+                self._set_status(issue, _name_of(status), rest.get("resolution"))
+        except Exception:
+            # Refused: the issue never existed (Jira validates before it creates).
+            self.set_parent(issue, None)
+            self._index_remove(issue)
+            del self.issues[issue.id]
+            del self.by_key[issue.key]
+            raise
         self.invalidate_neighbours(issue)
         self.emit(
             "jira:issue_created",

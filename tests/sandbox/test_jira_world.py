@@ -198,3 +198,18 @@ def test_deleting_an_epic_keeps_its_children_without_parent() -> None:
     items = {i["key"]: i for i in world.truth()["items"]}
     assert children and all(items[k]["parent"] is None for k in children)
     assert_index_consistent(world)
+
+
+def test_a_refused_edit_or_create_changes_nothing() -> None:
+    world = make_world()
+    before = world.truth()
+    with pytest.raises(MutationError):
+        world.mutate(
+            {"op": "update", "key": "PAY-12", "fields": {"title": "new", "parent": "PAY-2", "status": "Nope"}}
+        )
+    with pytest.raises(MutationError):
+        world.mutate(
+            {"op": "create", "project": "PAY", "type": "Task", "title": "x", "fields": {"assignee": "nobody"}}
+        )
+    assert world.truth() == before
+    assert_index_consistent(world)
