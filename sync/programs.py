@@ -66,7 +66,27 @@ def _rules(config: ProgramConfig) -> dict[str, Any]:
     return {"rules": [r.model_dump(mode="json", exclude_none=True) for r in config.scope]}
 
 
+def _find_nul(value: Any, loc: str) -> str | None:
+    if isinstance(value, str):
+        return loc if "\x00" in value else None
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return None
+    for key, inner in items:
+        found = _find_nul(inner, f"{loc}.{key}" if loc else str(key))
+        if found:
+            return found
+    return None
+
+
 def _check_sources(session: Session, config: ProgramConfig) -> None:
+    # PostgreSQL text and JSONB cannot hold NUL: refuse it as bad input, not a database error.
+    where = _find_nul(config.model_dump(mode="json"), "")
+    if where:
+        raise ProgramInvalid(f"{where}: contains a NUL character")
     known = set(session.scalars(select(Source.name)))
     for index, rule in enumerate(config.scope):
         if rule.source not in known:

@@ -12,32 +12,38 @@ from api.errors import ApiError, error_responses
 from connectors.records import ItemKind, StatusCategory
 from sync.views.items import BadCursor, ItemDetail, ItemFilters, ItemPage, get_item, search_items
 
+#: PostgreSQL text cannot hold NUL; refusing it here keeps such input a 422, not a database error.
+NO_NUL = r"^[^\x00]*$"
+
 router = APIRouter(
     prefix="/api/v1/items", tags=["items"], dependencies=[Viewer], responses=error_responses(401, 403, 422)
 )
 
-Text = Annotated[str | None, Query(max_length=255)]
+Text = Annotated[str | None, Query(max_length=255, pattern=NO_NUL)]
 
 
 @router.get("", summary="Search items (filters combine with AND; cursor pagination)", response_model=ItemPage)
 def list_items(
     session: DbSession,
-    program: Annotated[str | None, Query(max_length=64, description="Program slug.")] = None,
-    team: Annotated[str | None, Query(max_length=64, description="Team slug.")] = None,
-    source: Annotated[str | None, Query(max_length=64, description="Source name.")] = None,
+    program: Annotated[str | None, Query(max_length=64, pattern=NO_NUL, description="Program slug.")] = None,
+    team: Annotated[str | None, Query(max_length=64, pattern=NO_NUL, description="Team slug.")] = None,
+    source: Annotated[str | None, Query(max_length=64, pattern=NO_NUL, description="Source name.")] = None,
     kind: ItemKind | None = None,
     status: Annotated[StatusCategory | None, Query(description="Status category.")] = None,
     assignee: Annotated[
-        str | None, Query(max_length=320, description="Login, email or display name.")
+        str | None, Query(max_length=320, pattern=NO_NUL, description="Login, email or display name.")
     ] = None,
     label: Text = None,
     updated_since: Annotated[datetime | None, Query(description="ISO 8601 with a time zone.")] = None,
-    q: Annotated[str | None, Query(max_length=200, description="Text in the key or title.")] = None,
+    q: Annotated[
+        str | None, Query(max_length=200, pattern=NO_NUL, description="Text in the key or title.")
+    ] = None,
     key: Annotated[
-        str | None, Query(max_length=255, description="Exact key, e.g. PAY-12 or acme/web#34.")
+        str | None,
+        Query(max_length=255, pattern=NO_NUL, description="Exact key, e.g. PAY-12 or acme/web#34."),
     ] = None,
     cursor: Annotated[
-        str | None, Query(max_length=64, description="`next_cursor` of the previous page.")
+        str | None, Query(max_length=64, pattern=NO_NUL, description="`next_cursor` of the previous page.")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> ItemPage:

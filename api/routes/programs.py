@@ -27,7 +27,15 @@ from sync.programs import (
 
 router = APIRouter(prefix="/api/v1/programs", tags=["programs"], responses=error_responses(401, 403, 422))
 
-SlugPath = Annotated[str, Path(max_length=64, description="The program's slug.", examples=["checkout-v2"])]
+SlugPath = Annotated[
+    str,
+    Path(
+        max_length=64,
+        pattern=r"^[a-z0-9][a-z0-9_-]*$",
+        description="The program's slug.",
+        examples=["checkout-v2"],
+    ),
+]
 
 _CREATE_EXAMPLE = {
     "slug": "checkout-v2",

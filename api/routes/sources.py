@@ -17,7 +17,15 @@ log = logging.getLogger("crosstrack.api.sources")
 
 router = APIRouter(prefix="/api/v1/sources", tags=["sources"], responses=error_responses(401, 403, 404, 422))
 
-Name = Annotated[str, Path(max_length=64, description="Source name from the config file.", examples=["jira"])]
+Name = Annotated[
+    str,
+    Path(
+        max_length=64,
+        pattern=r"^[a-z0-9][a-z0-9_-]*$",
+        description="Source name from the config file.",
+        examples=["jira"],
+    ),
+]
 
 
 class SyncQueued(BaseModel):

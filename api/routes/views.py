@@ -35,7 +35,15 @@ router = APIRouter(
     responses=error_responses(401, 403, 404, 422),
 )
 
-SlugPath = Annotated[str, Path(max_length=64, description="The program's slug.", examples=["checkout-v2"])]
+SlugPath = Annotated[
+    str,
+    Path(
+        max_length=64,
+        pattern=r"^[a-z0-9][a-z0-9_-]*$",
+        description="The program's slug.",
+        examples=["checkout-v2"],
+    ),
+]
 
 
 def program_slug(slug: SlugPath, session: DbSession) -> str:
