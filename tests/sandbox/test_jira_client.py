@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import random
 import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -456,3 +457,46 @@ def test_adding_a_remote_link_logs_it_and_bumps_updated(fresh: SandboxHandle) ->
     assert cross not in fresh.truth()["links"]
     last = client.issue("PAY-20", expand="changelog").changelog.histories[-1].items[0]
     assert (last.field, getattr(last, "from"), last.to) == ("RemoteIssueLink", str(link.id), None)
+
+
+def test_malformed_requests_never_get_a_5xx(fresh: SandboxHandle) -> None:
+    rng = random.Random(11)
+    junk: list[Any] = ["", "x", "-1", "PAY-99999", "a,b", "0", 5, [], {}, None]
+    bodies = [
+        b"{",
+        b"[]",
+        b"null",
+        b'{"fields": 5}',
+        b'{"jql": 5, "maxResults": "x"}',
+        b'{"update": {"labels": 5}}',
+    ]
+    bodies += [
+        json.dumps({k: rng.choice(junk) for k in ("fields", "transition", "type", "object", "url")}).encode()
+    ]
+    paths = [
+        "search/jql",
+        "search",
+        "search/approximate-count",
+        "issue",
+        "issue/PAY-12",
+        "issue/PAY-12/transitions",
+        "issue/PAY-12/comment",
+        "issue/PAY-12/changelog",
+        "changelog/bulkfetch",
+        "issue/PAY-12/remotelink",
+        "issueLink",
+        "webhook",
+    ]
+    with httpx.Client(base_url=f"{fresh.jira_url}/rest/api/3/", auth=(USER, TOKEN)) as client:
+        for _ in range(150):
+            params = {
+                k: str(rng.choice(junk)) for k in rng.sample(["jql", "fields", "startAt", "maxResults"], 2)
+            }
+            response = client.request(
+                rng.choice(["GET", "POST", "PUT", "DELETE"]),
+                rng.choice(paths),
+                params=params,
+                content=rng.choice(bodies),
+                headers={"Content-Type": "application/json"},
+            )
+            assert response.status_code < 500, (response.request.url, response.text[:200])
