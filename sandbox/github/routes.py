@@ -73,7 +73,8 @@ class Api:
                 return await handler(request)
             except MutationError as error:
                 return _error(error.status, str(error))
-            except ValueError:  # a number that is not one (page, per_page, milestone, cursor...)
+            except (ValueError, TypeError, AttributeError):
+                # a field of the wrong type: a number that is not one, a list where a name belongs
                 return _error(422, "Validation Failed")
 
         return wrapped
