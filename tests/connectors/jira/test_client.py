@@ -218,3 +218,16 @@ def test_connection_refused_is_transient() -> None:
 def test_repr_has_no_secret(server: tuple[str, Script]) -> None:
     url, _ = server
     assert TOKEN not in repr(make_client(url))
+
+
+def test_one_pacer_per_server_and_credentials() -> None:
+    from connectors.jira.client import shared_pacer
+
+    def settings(token: str, base: str = "https://acme.atlassian.net") -> SourceSettings:
+        return SourceSettings(
+            name="j", kind=TrackerKind.JIRA, base_url=base, flavour="cloud", token=token, user="a@b.c"
+        )
+
+    assert shared_pacer(settings("t1")) is shared_pacer(settings("t1"))
+    assert shared_pacer(settings("t1")) is not shared_pacer(settings("t2"))
+    assert shared_pacer(settings("t1")) is not shared_pacer(settings("t1", "https://other.atlassian.net"))

@@ -676,3 +676,10 @@ def test_a_transition_to_the_current_category_sends_nothing(sb: SandboxHandle) -
     mark = sb.stats()["total"]
     assert conn.transition(done.ref, StatusCategory.DONE).status_category is StatusCategory.DONE
     assert not [e for e in sb.stats(mark)["entries"] if e["method"] == "POST"]
+
+
+def test_the_configured_jql_filters_the_listing(sb: SandboxHandle) -> None:
+    items, _ = sync(connector(sb, jql="labels = checkout-v2 ORDER BY rank"), None)
+    want = {t["key"] for t in jira_truth(sb) if "checkout-v2" in t["labels"]}
+    assert want
+    assert {i.key for i in items} == want
