@@ -336,7 +336,7 @@ def create_app(config: SandboxConfig | None = None) -> Starlette:
                 results.append(world.mutate(dict(op)))
             except MutationError as error:
                 return json_response({"error": str(error), "index": index, "done": results}, error.status)
-            except (KeyError, ValueError, TypeError) as error:
+            except (KeyError, ValueError, TypeError, AttributeError) as error:
                 message = f"{type(error).__name__}: {error}"
                 return json_response({"error": message, "index": index, "done": results}, 400)
         return json_response(results if isinstance(batch, list) else results[0])
