@@ -9,6 +9,7 @@ body, `{"errorMessages": [...], "errors": {...}}`.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import logging
@@ -541,6 +542,21 @@ class JiraRoutes:
         cap = ID_ONLY_MAX_RESULTS if selection.id_only else self.world.config.max_results_jira
         return min(size, cap)
 
+    def prerender(
+        self, upcoming: list[Issue], version: int, selection: FieldSelection, cap: int | None
+    ) -> None:
+        """Encode the next page of a scan right after this one is answered, while the client
+        reads and parses it: a scan then finds each page ready instead of rendering it on demand."""
+        if not upcoming or selection.id_only:
+            return
+
+        def render() -> None:
+            for issue in upcoming:
+                if issue.id in self.world.issues:
+                    self.world.encoded(issue, version, selection, cap)
+
+        asyncio.get_running_loop().call_soon(render)
+
     async def search_jql(self, request: Request, account: str) -> Response:
         """Enhanced search (Cloud): nextPageToken paging, no total, `fields` default `id`
         (https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-search/#api-rest-api-3-search-jql-get)."""
@@ -567,6 +583,7 @@ class JiraRoutes:
         page = results[offset : offset + size]
         version = self.api_version(request)
         encoded = [self.world.encoded(issue, version, selection, cap) for issue in page]
+        self.prerender(results[offset + size : offset + 2 * size], version, selection, cap)
         more = offset + size < len(results)
         tail = (
             b'],"nextPageToken":"' + _token(offset + size, jql).encode() + b'","isLast":false}'
@@ -600,6 +617,7 @@ class JiraRoutes:
             ]
         else:
             encoded = [self.world.encoded(issue, version, selection, cap) for issue in page]
+            self.prerender(results[start + size : start + 2 * size], version, selection, cap)
         head = dumps({"expand": "schema,names", "startAt": start, "maxResults": size, "total": len(results)})
         body = head[:-1] + b',"issues":[' + b",".join(encoded) + b"]}"
         if self.world.ctx.faults.scan_mutation("jira"):
