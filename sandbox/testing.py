@@ -58,9 +58,12 @@ class SandboxHandle:
             raise RuntimeError(f"sandbox {method} {path} -> {response.status_code}: {response.text[:300]}")
         return response.json()
 
-    def stats(self, since: int = 0) -> dict[str, Any]:
-        """The request ledger (``total``, ``by_endpoint``, ``entries`` after ``since``)."""
-        return dict(self._call("GET", "/_sandbox/stats", params={"since": since}))
+    def stats(self, since: int = 0, entries: bool = True) -> dict[str, Any]:
+        """The request ledger (``total``, ``by_endpoint``, ``entries`` after ``since``).
+
+        ``entries=False`` leaves the entry list out (counts only: cheap after a big scan)."""
+        params = {"since": since, "entries": int(entries)}
+        return dict(self._call("GET", "/_sandbox/stats", params=params))
 
     def reset_stats(self) -> None:
         self._call("POST", "/_sandbox/stats/reset")
