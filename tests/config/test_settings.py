@@ -26,6 +26,7 @@ def test_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         "reconcile_interval_seconds": 3600,
         "webhook_max_bytes": 1024 * 1024,
         "stale_after_minutes": 30,
+        "run_mode": "single",
     }
     assert s.is_sqlite
 
@@ -178,3 +179,9 @@ def test_settings_are_immutable() -> None:
     s = Settings.from_env({})
     with pytest.raises(ValueError, match="frozen"):
         s.port = 1  # type: ignore[misc]
+
+
+def test_run_mode_is_single_or_scaled() -> None:
+    assert Settings.from_env({"CROSSTRACK_RUN_MODE": "scaled"}).run_mode == "scaled"
+    with pytest.raises(ConfigError, match="CROSSTRACK_RUN_MODE"):
+        Settings.from_env({"CROSSTRACK_RUN_MODE": "cluster"})
