@@ -187,7 +187,7 @@ class Faults:
 
     Generic keys (applied by the app middleware, per tracker ``"jira"`` / ``"github"``):
     ``rate_limit: {tracker: {"count": n, "retry_after": s, "status": 429|403}}``,
-    ``primary_exhaust: {"github": true}``, ``errors: {tracker: {"count": n, "status": 502}}``,
+    ``primary_exhaust: {"github": true}``, ``errors: {tracker: {"count": n, "status": 502, "retry_after"?: s}}``,
     ``latency_ms: {tracker: ms}``, ``truncate: {tracker: n}``.
     World keys: ``scan_mutation: {tracker: k}``. Dispatcher keys:
     ``webhooks: {"drop": p, "duplicate": p, "reorder": p}`` (probabilities 0..1).
