@@ -380,16 +380,53 @@ def load_graph(session: Session, program: Program, forecast: Mapping[str, date] 
 # -- graph and roll-ups ---------------------------------------------------------------------------
 
 
-def _node_for(end: _End, rollup: Rollup) -> Node:
+def _node_id(end: _End, rollup: Rollup) -> str:
     if rollup == "team" and end.item_id is not None:
-        ident = f"team:{end.team}" if end.team else "no-team"
+        return f"team:{end.team}" if end.team else "no-team"
+    if rollup == "epic" and end.epic is not None:
+        return f"epic:{end.epic}"
+    return end.key
+
+
+def _node_for(end: _End, rollup: Rollup, ident: str) -> Node:
+    if rollup == "team" and end.item_id is not None:
         return Node(
-            id=ident, label=end.team or "(no team)", team=end.team, in_program=end.in_program, items=0
+            id=ident,
+            label=end.team or "(no team)",
+            key=None,
+            item_id=None,
+            title=None,
+            url=None,
+            tracker=None,
+            kind=None,
+            status_category=None,
+            team=end.team,
+            epic=None,
+            due_date=None,
+            in_program=end.in_program,
+            external=False,
+            items=0,
         )
     if rollup == "epic" and end.epic is not None:
-        return Node(id=f"epic:{end.epic}", label=end.epic, key=end.epic, epic=end.epic, team=None, items=0)
+        return Node(
+            id=ident,
+            label=end.epic,
+            key=end.epic,
+            item_id=None,
+            title=None,
+            url=None,
+            tracker=None,
+            kind=None,
+            status_category=None,
+            team=None,
+            epic=end.epic,
+            due_date=None,
+            in_program=end.in_program,
+            external=False,
+            items=0,
+        )
     return Node(
-        id=end.key,
+        id=ident,
         label=end.key,
         key=end.key,
         item_id=end.item_id,
@@ -403,7 +440,11 @@ def _node_for(end: _End, rollup: Rollup) -> Node:
         due_date=end.due,
         in_program=end.in_program,
         external=end.item_id is None,
+        items=1,
     )
+
+
+_RANK = {state: index for index, state in enumerate(_SEVERITY)}
 
 
 def dependency_graph(
@@ -422,32 +463,49 @@ def dependency_graph(
     edges: dict[tuple[str, str], list[_Link]] = defaultdict(list)
     for link in links:
         counts[link.state.value] += 1
-        a, b = _node_for(link.blocker, rollup), _node_for(link.blocked, rollup)
-        for node, end in ((a, link.blocker), (b, link.blocked)):
-            known = nodes.setdefault(node.id, node)
-            known.in_program = known.in_program or end.in_program
-            members[node.id].add(end.key)
-        if a.id != b.id or rollup == "item":
-            edges[(a.id, b.id)].append(link)
+        ids = []
+        for end in (link.blocker, link.blocked):
+            ident = _node_id(end, rollup)
+            known = nodes.get(ident)
+            if known is None:
+                nodes[ident] = _node_for(end, rollup, ident)
+            elif end.in_program and not known.in_program:
+                known.in_program = True
+            members[ident].add(end.key)
+            ids.append(ident)
+        if ids[0] != ids[1] or rollup == "item":
+            edges[(ids[0], ids[1])].append(link)
     for node_id, node in nodes.items():
         node.items = len(members[node_id])
     out_edges = []
     for (u, v), group in sorted(edges.items()):
+        if len(group) == 1:
+            link = group[0]
+            out_edges.append(
+                Edge(
+                    source=u,
+                    target=v,
+                    state=link.state,
+                    reason=link.reason,
+                    cross_team=link.cross_team,
+                    cross_tracker=link.cross_tracker,
+                    links=1,
+                    states={link.state.value: 1},
+                    link_ids=[link.id],
+                    since=link.created_at,
+                )
+            )
+            continue
         states: dict[str, int] = defaultdict(int)
         for link in group:
             states[link.state.value] += 1
-        worst = min(group, key=lambda link: _SEVERITY.index(link.state))
-        reason = (
-            worst.reason
-            if len(group) == 1
-            else f"{len(group)} links; worst: {worst.blocker.key} → {worst.blocked.key}: {worst.reason}"
-        )
+        worst = min(group, key=lambda link: _RANK[link.state])
         out_edges.append(
             Edge(
                 source=u,
                 target=v,
                 state=worst.state,
-                reason=reason,
+                reason=f"{len(group)} links; worst: {worst.blocker.key} → {worst.blocked.key}: {worst.reason}",
                 cross_team=any(link.cross_team for link in group),
                 cross_tracker=any(link.cross_tracker for link in group),
                 links=len(group),

@@ -17,7 +17,8 @@ from __future__ import annotations
 import hashlib
 import math
 import random
-from collections import defaultdict
+import threading
+from collections import OrderedDict, defaultdict
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
@@ -38,7 +39,7 @@ from sync.views.common import (
     with_epic,
 )
 
-__all__ = ["ForecastEntry", "ForecastView", "forecast", "weekly_throughput"]
+__all__ = ["ForecastEntry", "ForecastView", "cached_forecast", "forecast", "weekly_throughput"]
 
 HISTORY_WEEKS = 12
 MAX_WEEKS = 520
@@ -128,6 +129,59 @@ def weekly_throughput(
     for row in session.execute(select(*cols).group_by(done.c.team_id)):
         out[row[0]] = [int(v) for v in row[1:]]
     return out
+
+
+_CACHE: OrderedDict[tuple[Any, ...], ForecastView] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+_CACHE_SIZE = 64
+
+
+def cached_forecast(
+    session: Session,
+    slug: str,
+    as_of: datetime | None = None,
+    trials: int = DEFAULT_TRIALS,
+    stale_after_minutes: int = DEFAULT_STALE_AFTER_MINUTES,
+) -> ForecastView:
+    """:func:`forecast`, reused while the program's items and history are unchanged on the same day.
+
+    The result depends only on the seed (slug + day), the program's items and the status history,
+    so a fingerprint of those (item count, last item write, last status change) is a safe key.
+    Risks and reports call this: a Monte Carlo run per request would dominate their cost.
+    """
+    at = as_of or datetime.now(UTC)
+    program = get_program(session, slug)
+    count, last_write = session.execute(
+        select(func.count(), func.max(WorkItem.synced_at))
+        .select_from(ProgramItem)
+        .join(WorkItem, WorkItem.id == ProgramItem.work_item_id)
+        .where(ProgramItem.program_id == program.id)
+    ).one()
+    last_change = session.scalar(select(func.max(StatusChange.id)))
+    key = (
+        session.get_bind().engine.url.render_as_string(hide_password=True),
+        program.id,
+        program.updated_at,
+        at.date(),
+        trials,
+        count,
+        last_write,
+        last_change,
+    )
+    with _CACHE_LOCK:
+        hit = _CACHE.get(key)
+        if hit is not None:
+            _CACHE.move_to_end(key)
+    if hit is not None:
+        view = hit.model_copy(deep=True)
+        view.meta = view_meta(session, program, at, stale_after_minutes)
+        return view
+    view = forecast(session, slug, at, trials, stale_after_minutes)
+    with _CACHE_LOCK:
+        _CACHE[key] = view.model_copy(deep=True)
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return view
 
 
 def _seed(slug: str, day: date) -> int:

@@ -36,7 +36,7 @@ from sync.model import (
 )
 from sync.views.common import CONTAINER_KINDS, DEFAULT_STALE_AFTER_MINUTES, SourceFreshness, get_program
 from sync.views.dependencies import EdgeState, load_graph
-from sync.views.forecast import forecast
+from sync.views.forecast import cached_forecast
 from sync.views.progress import progress
 from sync.views.risks import Risk, risks
 
@@ -261,7 +261,7 @@ def generate_report(
     teams = dict(session.execute(select(Team.id, Team.slug)).all())
 
     prog = progress(session, slug, at, stale_after_minutes)
-    fc = forecast(session, slug, at, trials=REPORT_TRIALS, stale_after_minutes=stale_after_minutes)
+    fc = cached_forecast(session, slug, at, trials=REPORT_TRIALS, stale_after_minutes=stale_after_minutes)
     found = risks(session, slug, at, stale_after_minutes=stale_after_minutes, forecast_view=fc)
     links = load_graph(session, program)
 

@@ -30,7 +30,7 @@ from sync.views.common import (
     view_meta,
 )
 from sync.views.dependencies import EdgeState, load_graph
-from sync.views.forecast import ForecastView, forecast
+from sync.views.forecast import ForecastView, cached_forecast
 from sync.views.progress import ProgressCounts, progress
 
 __all__ = ["Risk", "RiskCode", "RiskView", "risks"]
@@ -379,7 +379,7 @@ def risks(
     program = get_program(session, slug)
     meta = view_meta(session, program, at, stale_after_minutes)
     teams = dict(session.execute(select(Team.id, Team.slug)).all())
-    fc = forecast_view or forecast(session, slug, at, trials=forecast_trials)
+    fc = forecast_view or cached_forecast(session, slug, at, trials=forecast_trials)
     found = [
         *_dependency_risks(session, program, fc),
         *_item_risks(session, program, at, stale_item_days, teams),

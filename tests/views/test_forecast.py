@@ -97,3 +97,20 @@ def test_all_done(world: World) -> None:
     world.item("PAY-1", status=DONE)
     view = forecast(world.s, "prog", as_of=NOW, trials=20)
     assert view.program.status == "done" and view.program.p50 == TODAY and view.teams == []
+
+
+def test_cached_forecast_reuses_until_the_data_changes(world: World, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from sync.views import forecast as module
+
+    build(world)
+    calls = []
+    real = module.forecast
+    monkeypatch.setattr(module, "forecast", lambda *a, **k: calls.append(1) or real(*a, **k))
+    first = module.cached_forecast(world.s, "prog", as_of=NOW, trials=50)
+    again = module.cached_forecast(world.s, "prog", as_of=NOW + timedelta(minutes=5), trials=50)
+    assert (
+        len(calls) == 1 and again.program == first.program and again.meta.as_of == NOW + timedelta(minutes=5)
+    )
+    world.item("PAY-40", parent="PAY-1")  # a new item: the fingerprint changes
+    third = module.cached_forecast(world.s, "prog", as_of=NOW, trials=50)
+    assert len(calls) == 2 and third.program.remaining == first.program.remaining + 1
