@@ -268,6 +268,7 @@ def demo(
         _print_summary(results)
         with runtime.sessions.begin() as session:
             token = create_token(session, Role.VIEWER, "demo viewer")
+        _demo_reports(runtime)
         runtime.close()
         settings = _settings(database_url=db_url, config_file=config, port=port)
         banner = (
@@ -284,6 +285,27 @@ def demo(
         except subprocess.TimeoutExpired:
             sandbox_proc.kill()
         log_file.close()
+
+
+def _demo_reports(runtime: Runtime) -> None:
+    """The first status report of each program: headline on screen, Markdown under .crosstrack/reports/."""
+    from datetime import UTC, datetime
+
+    from sync.views.report import generate_report, to_markdown
+
+    folder = DEMO_DIR / "reports"
+    folder.mkdir(exist_ok=True)
+    for program in runtime.config.programs if runtime.config else []:
+        with runtime.sessions.begin() as session:
+            content = generate_report(
+                session, program.slug, stale_after_minutes=runtime.settings.stale_after_minutes
+            )
+        path = folder / f"{program.slug}-{datetime.now(UTC).date().isoformat()}.md"
+        path.write_text(to_markdown(content))
+        rag = str(content.rag)
+        colour = {"green": "green", "amber": "yellow", "red": "red"}.get(rag, "white")
+        out.print(f"[bold {colour}]{content.headline}[/]")
+        out.print(f"  first status report: {path}")
 
 
 def _runtime(config: Path | None, **overrides: object) -> Runtime:
@@ -453,6 +475,50 @@ def worker(
         wait=True,
         install_signal_handlers=True,
     )
+
+
+@app.command()
+def report(
+    program: Annotated[str, typer.Argument(help="The program's slug, e.g. checkout-v2.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="md, html or json.")] = "md",
+    period_days: Annotated[int, typer.Option(help="The reporting period, in days.")] = 7,
+    store: Annotated[
+        bool, typer.Option(help="Keep it in the report history (the next report diffs against it).")
+    ] = True,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="Config file [default: CROSSTRACK_CONFIG_FILE].")
+    ] = None,
+) -> None:
+    """Print a program's status report for the period (from the synced model; no tracker call)."""
+    if fmt not in ("md", "html", "json"):
+        raise UserError(f"unknown format {fmt!r}", "use --format md, html or json")
+    runtime = _runtime(config) if (config or Path(_settings().config_file or "").exists()) else None
+    settings = runtime.settings if runtime else _settings()
+    if runtime is None:
+        _migrate(settings.database_url)
+    from sync.db import make_engine, make_sessionmaker
+
+    engine = runtime.engine if runtime else make_engine(settings.database_url)
+    with make_sessionmaker(engine).begin() as session:
+        print(_render_report(session, program, fmt, period_days, store, settings.stale_after_minutes))
+    engine.dispose()
+
+
+def _render_report(
+    session: object, slug: str, fmt: str, period_days: int, store: bool, stale_after: int
+) -> str:
+    from sync.views.common import ProgramNotFound
+    from sync.views.report import generate_report, to_html, to_markdown
+
+    try:
+        content = generate_report(session, slug, period_days, store=store, stale_after_minutes=stale_after)  # type: ignore[arg-type]
+    except ProgramNotFound:
+        raise UserError(
+            f"no program named {slug!r}", "list them with GET /api/v1/programs, or see the config file"
+        ) from None
+    if fmt == "json":
+        return content.model_dump_json(indent=2)
+    return to_html(content) if fmt == "html" else to_markdown(content)
 
 
 @app.command()

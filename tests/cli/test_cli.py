@@ -110,3 +110,20 @@ def test_help_lists_the_commands() -> None:
     assert res.returncode == 0
     for command in ("serve", "demo", "db", "config", "token"):
         assert command in res.stdout
+
+
+def test_report_prints_a_program_report_and_names_an_unknown_program(scratch_database_url: str) -> None:
+    env = {
+        "CROSSTRACK_DATABASE_URL": scratch_database_url,
+        "CROSSTRACK_CONFIG_FILE": "examples/crosstrack.toml",
+        "CROSSTRACK_JIRA_TOKEN": "t",
+        "CROSSTRACK_GITHUB_TOKEN": "t",
+    }
+    res = run("report", "checkout-v2", "--format", "md", env=env)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith("# Checkout v2: status report")
+    assert "## Key numbers" in res.stdout
+    res = run("report", "no-such-program", env=env)
+    assert res.returncode == 2
+    assert "no program named 'no-such-program'" in res.stderr
+    assert "Traceback" not in res.stderr
