@@ -193,12 +193,12 @@ class ItemWriter:
             }
             for r in unique.values()
         ]
-        stmt = insert_for(self.session, Release).values(rows)
+        stmt = insert_for(self.session, Release.__table__)
         stmt = stmt.on_conflict_do_update(
             index_elements=["source_id", "external_id"],
             set_={c: stmt.excluded[c] for c in ("scope", "name", "due_date", "released", "url", "raw")},
         )
-        self.session.execute(stmt)
+        self.session.execute(stmt, rows)
         return dict(
             self.session.execute(
                 select(Release.external_id, Release.id).where(
@@ -223,12 +223,12 @@ class ItemWriter:
             }
             for s in unique.values()
         ]
-        stmt = insert_for(self.session, Sprint).values(rows)
+        stmt = insert_for(self.session, Sprint.__table__)
         stmt = stmt.on_conflict_do_update(
             index_elements=["source_id", "external_id"],
             set_={c: stmt.excluded[c] for c in ("name", "state", "start_at", "end_at")},
         )
-        self.session.execute(stmt)
+        self.session.execute(stmt, rows)
         return dict(
             self.session.execute(
                 select(Sprint.external_id, Sprint.id).where(
@@ -276,14 +276,18 @@ class ItemWriter:
         for unknown, members in groups.items():
             rows = [self._row(r, sprint_ids, now) for r in members]
             keep = {_COLUMN_OF.get(f, f) for f in unknown} | {"source_id", "external_id"}
-            stmt = insert_for(self.session, WorkItem).values(rows)
+            # Core table + rows as executemany parameters (not ``.values(rows)`` on the entity): a
+            # multi-row VALUES clause is compiled afresh for every batch (a bind parameter object per
+            # cell) and the ORM bulk path with RETURNING sends one statement per row; this form is
+            # compiled once (cached) and sent as a few multi-row statements ("insertmanyvalues").
+            stmt = insert_for(self.session, WorkItem.__table__)
             stmt = stmt.on_conflict_do_update(
                 index_elements=["source_id", "external_id"],
                 set_={c: stmt.excluded[c] for c in rows[0] if c not in keep},
                 # The guard: never let an older payload overwrite a newer one.
                 where=WorkItem.remote_updated_at <= stmt.excluded.remote_updated_at,
             ).returning(WorkItem.external_id, WorkItem.id)
-            applied.update(self.session.execute(stmt).all())
+            applied.update(self.session.execute(stmt, rows).all())
 
         for ext in newest:
             if ext not in applied:
@@ -351,9 +355,8 @@ class ItemWriter:
         }
         if pairs:
             self.session.execute(
-                insert_for(self.session, WorkItemRelease).values(
-                    [{"work_item_id": w, "release_id": rel} for w, rel in sorted(pairs)]
-                )
+                insert_for(self.session, WorkItemRelease.__table__),
+                [{"work_item_id": w, "release_id": rel} for w, rel in sorted(pairs)],
             )
 
     def _replace_links(
@@ -397,7 +400,7 @@ class ItemWriter:
                     "created_at": now,
                 }
         if rows:
-            stmt = insert_for(self.session, Link).values(list(rows.values()))
+            stmt = insert_for(self.session, Link.__table__)
             stmt = stmt.on_conflict_do_update(
                 index_elements=["source_id", "external_id"],
                 set_={
@@ -414,7 +417,7 @@ class ItemWriter:
                     )
                 },
             )
-            self.session.execute(stmt)
+            self.session.execute(stmt, list(rows.values()))
         return len(rows)
 
     def _write_history(
@@ -449,9 +452,10 @@ class ItemWriter:
                 )
         if rows:
             self.session.execute(
-                insert_for(self.session, StatusChange)
-                .values(rows)
-                .on_conflict_do_nothing(index_elements=["source_id", "external_id"])
+                insert_for(self.session, StatusChange.__table__).on_conflict_do_nothing(
+                    index_elements=["source_id", "external_id"]
+                ),
+                rows,
             )
 
     def _history_row(self, r: WorkItemRecord, item_id: int, sc: StatusChangeRecord) -> dict[str, Any]:
