@@ -22,7 +22,7 @@ import orjson
 from starlette.routing import BaseRoute
 
 from sandbox import demo
-from sandbox.core import MutationError, SandboxConfig, SandboxContext, dumps
+from sandbox.core import MutationError, SandboxConfig, SandboxContext
 from sandbox.github import payloads
 
 __all__ = ["GitHubWorld", "Issue", "Repo", "category_of", "kind_of", "parse_references"]
@@ -378,7 +378,7 @@ class GitHubWorld:
         return orjson.loads(self.issue_bytes(it))  # type: ignore[no-any-return]
 
     def repo_dict(self, repo: Repo) -> dict[str, Any]:
-        return orjson.loads(dumps(payloads.repository(self, repo)))  # type: ignore[no-any-return]
+        return payloads.repository(self, repo)
 
     # --- indexes ----------------------------------------------------------------------------------
 
