@@ -16,7 +16,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -192,6 +194,7 @@ def run(quick: bool = False) -> dict[str, Any]:
                 print(f"   jira skipped: {figures['jira']['skipped']}")
         finally:
             client.close()
+        figures["webhooks"] = _measure_webhooks(base, 300 if quick else 2000)
         rss_kb = _rss_kb(proc.pid)
         if rss_kb:
             figures["sandbox_rss_mb"] = round(rss_kb / 1024)
@@ -208,6 +211,60 @@ def run(quick: bool = False) -> dict[str, Any]:
         figures[t]["warm"]["pages_per_s"] >= bar for t in ("github", "jira") if "warm" in figures.get(t, {})
     )
     return figures
+
+
+def _measure_webhooks(base: str, count: int) -> dict[str, Any]:
+    """Mutations through the control API (batches of 100), each sending one signed webhook to a
+    receiver in this process: how many deliveries a second the sandbox sustains."""
+    received = 0
+    lock = threading.Lock()
+
+    class Receiver(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            nonlocal received
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            with lock:
+                received += 1
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with httpx.Client(base_url=base, timeout=120) as control:
+            control.post("/_sandbox/reset")
+            url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+            control.post("/_sandbox/webhooks", json={"tracker": "github", "url": url, "secret": "bench"})
+            started = time.perf_counter()
+            for first in range(0, count, 100):
+                ops = [{"op": "touch", "key": f"acme/web#{1 + (n % 30)}"} for n in range(first, first + 100)]
+                control.post("/_sandbox/mutate", json={"tracker": "github", "ops": ops}).raise_for_status()
+            queued = time.perf_counter() - started
+            deadline = time.monotonic() + 120
+            while received < count and time.monotonic() < deadline:
+                time.sleep(0.01)
+            elapsed = time.perf_counter() - started
+    finally:
+        server.shutdown()
+        server.server_close()
+    rate = received / elapsed if elapsed else 0.0
+    print(
+        f"   webhooks: {count} mutations queued in {queued:.2f} s, {received} deliveries received in "
+        f"{elapsed:.2f} s = {rate:.0f} deliveries/s (one sender thread, signed, in order)",
+        flush=True,
+    )
+    return {
+        "mutations": count,
+        "delivered": received,
+        "mutations_per_s": round(count / queued, 1) if queued else 0.0,
+        "deliveries_per_s": round(rate, 1),
+    }
 
 
 def _rss_kb(pid: int) -> int:
