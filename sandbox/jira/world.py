@@ -72,7 +72,7 @@ EDITABLE = (
     "fix_versions",
     "sprint_ids",
 )
-JSON_CACHE_SIZE = 50_000  # encoded issues kept (insertion order evicts; a scan re-renders)
+JSON_CACHE_SIZE = 60_000  # issue encodings kept (about 4 KB each with all fields)
 CATEGORY_TRUTH = {"new": "todo", "indeterminate": "in_progress", "done": "done"}
 
 
@@ -91,7 +91,7 @@ class JiraWorld:
         self.render = payloads.Renderer(self)
         self._query_cache: OrderedDict[tuple[str, str], Query] = OrderedDict()
         self._result_cache: OrderedDict[tuple[str, str | None], tuple[int, list[Issue]]] = OrderedDict()
-        self._json_cache: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
+        self._json_cache: dict[tuple[Any, ...], tuple[int, bytes]] = {}
         self.reset()
 
     # --- setup -----------------------------------------------------------------------------------
@@ -325,16 +325,20 @@ class JiraWorld:
     def encoded(
         self, issue: Issue, version: int, selection: payloads.FieldSelection, cap: int | None
     ) -> bytes:
-        """The issue's JSON for this rendering, from a bounded LRU keyed by the issue's revision."""
-        key = (issue.id, issue.rev, version, selection.cache_key, cap)
+        """The issue's JSON for this rendering, cached with the revision it was built from.
+
+        The cache admits issues until it holds JSON_CACHE_SIZE of them and then only refreshes
+        those (a changed issue replaces its own entry). No eviction on purpose: an LRU or FIFO
+        would miss on every page of a scan larger than itself, this keeps the first N warm.
+        """
+        key = (issue.id, version, selection.cache_key, cap)
         cache = self._json_cache
         hit = cache.get(key)
-        if hit is not None:
-            return hit
+        if hit is not None and hit[0] == issue.rev:
+            return hit[1]
         data = dumps(self.render.issue(issue, version, selection, cap))
-        cache[key] = data
-        if len(cache) > JSON_CACHE_SIZE:
-            cache.popitem(last=False)  # O(1); deleting a plain dict's first key degrades with churn
+        if hit is not None or len(cache) < JSON_CACHE_SIZE:
+            cache[key] = (issue.rev, data)
         return data
 
     def set_updated(self, issue: Issue, updated_ms: int) -> None:
@@ -963,6 +967,8 @@ class JiraWorld:
         for old in issue.old_keys:
             self.moved_keys.pop(old, None)
         self.deleted_ids.add(issue.id)
+        for key in [k for k in self._json_cache if k[0] == issue.id]:
+            del self._json_cache[key]  # its slots go back to the cache
         self.emit("jira:issue_deleted", payload, at_ms, issue.project)
 
     def create_link(self, type_name: str, source: Issue, destination: Issue, actor: str, at_ms: int) -> Link:
