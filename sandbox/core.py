@@ -460,7 +460,7 @@ class WebhookDispatcher:
         self,
         tracker: str,
         event: str,
-        payload: dict[str, Any],
+        payload: dict[str, Any] | bytes,
         *,
         action: str | None = None,
         scope: str | None = None,
@@ -471,6 +471,7 @@ class WebhookDispatcher:
         ``event`` is GitHub's event name (``issues``) or Jira's ``webhookEvent``
         (``jira:issue_updated``); ``scope`` is the GitHub repository full name the event concerns;
         ``hook_id`` sends to that one target only, whatever its event filter (GitHub's ``ping``).
+        ``payload`` may be JSON bytes already (the GitHub world splices cached issue JSON).
         """
         with self._lock:
             if hook_id is not None:
@@ -481,7 +482,7 @@ class WebhookDispatcher:
                 ]
         if not targets:
             return []
-        body = dumps(payload)
+        body = payload if isinstance(payload, bytes) else dumps(payload)
         ids: list[int] = []
         identifier = str(uuid.uuid4())
         for target in targets:

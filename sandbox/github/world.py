@@ -22,7 +22,7 @@ import orjson
 from starlette.routing import BaseRoute
 
 from sandbox import demo
-from sandbox.core import MutationError, SandboxConfig, SandboxContext
+from sandbox.core import MutationError, SandboxConfig, SandboxContext, dumps
 from sandbox.github import payloads
 
 __all__ = ["GitHubWorld", "Issue", "Repo", "category_of", "kind_of", "parse_references"]
@@ -247,6 +247,8 @@ class GitHubWorld:
         self._milestone_frags: dict[tuple[int, int], str] = {}
         self._type_frags: dict[str, str] = {}
         self._org_frags: dict[str, str] = {}
+        self._repo_json: dict[int, tuple[int, bytes]] = {}
+        self._org_json: dict[str, bytes] = {}
         self._next_id = 1_500_000_001
         self._next_small_id = 9_001
         self.project_title = demo.PROGRAM.name
@@ -548,14 +550,33 @@ class GitHubWorld:
         return bool(self.ctx.webhooks.targets("github"))
 
     def emit(self, event: str, action: str | None, repo: Repo, payload: dict[str, Any]) -> None:
+        """Send one webhook: ``payload`` plus ``repository``, ``organization`` and ``sender``.
+
+        The body is spliced from JSON pieces (values that are ``bytes`` are already JSON, such as
+        cached issues), so that emitting costs little more than the mutation itself.
+        """
         if not self._wants_events():
             return
-        body: dict[str, Any] = {"action": action} if action else {}
-        body.update(payload)
-        body["repository"] = self.repo_dict(repo)
-        body["organization"] = payloads.organization(self, repo.owner)
-        body["sender"] = self.user_json(self.actor)
+        pieces = [b'"action":' + dumps(action)] if action else []
+        for name, value in payload.items():
+            pieces.append(dumps(name) + b":" + (value if isinstance(value, bytes) else dumps(value)))
+        pieces.append(b'"repository":' + self.repo_bytes(repo))
+        pieces.append(b'"organization":' + self._org_bytes(repo.owner))
+        pieces.append(b'"sender":' + self.user_fragment(self.actor).encode())
+        body = b"{" + b",".join(pieces) + b"}"
         self.ctx.webhooks.emit("github", event, body, action=action, scope=repo.full_name)
+
+    def repo_bytes(self, repo: Repo) -> bytes:
+        cached = self._repo_json.get(repo.id)
+        if cached is None or cached[0] != repo.version:
+            cached = self._repo_json[repo.id] = (repo.version, dumps(payloads.repository(self, repo)))
+        return cached[1]
+
+    def _org_bytes(self, org: str) -> bytes:
+        raw = self._org_json.get(org)
+        if raw is None:
+            raw = self._org_json[org] = dumps(payloads.organization(self, org))
+        return raw
 
     def emit_issue(self, action: str, it: Issue, **extra: Any) -> None:
         if not self._wants_events():
@@ -576,10 +597,10 @@ class GitHubWorld:
                     "pull_request",
                     action,
                     it.repo,
-                    {"number": it.number, "pull_request": self.issue_dict(it)},
+                    {"number": it.number, "pull_request": self.issue_bytes(it)},
                 )
             return
-        self.emit("issues", action, it.repo, {"issue": self.issue_dict(it), **extra})
+        self.emit("issues", action, it.repo, {"issue": self.issue_bytes(it), **extra})
 
     # --- mutations (API and control) -------------------------------------------------------------
 
@@ -770,7 +791,7 @@ class GitHubWorld:
                 "issue_comment",
                 "created",
                 it.repo,
-                {"issue": self.issue_dict(it), "comment": payloads.comment(self, it, c)},
+                {"issue": self.issue_bytes(it), "comment": payloads.comment(self, it, c)},
             )
         return c
 
@@ -810,7 +831,7 @@ class GitHubWorld:
     def _emit_sub_issue(self, parent_action: str, child_action: str, parent: Issue, child: Issue) -> None:
         if not self._wants_events():
             return
-        parent_json, child_json = self.issue_dict(parent), self.issue_dict(child)
+        parent_json, child_json = self.issue_bytes(parent), self.issue_bytes(child)
         common = {
             "parent_issue_id": parent.id,
             "parent_issue": parent_json,
@@ -818,13 +839,16 @@ class GitHubWorld:
             "sub_issue": child_json,
         }
         self.emit(
-            "sub_issues", parent_action, parent.repo, {**common, "sub_issue_repo": self.repo_dict(child.repo)}
+            "sub_issues",
+            parent_action,
+            parent.repo,
+            {**common, "sub_issue_repo": self.repo_bytes(child.repo)},
         )
         self.emit(
             "sub_issues",
             child_action,
             child.repo,
-            {**common, "parent_issue_repo": self.repo_dict(parent.repo)},
+            {**common, "parent_issue_repo": self.repo_bytes(parent.repo)},
         )
 
     def add_blocked_by(self, blocked: Issue, blocker: Issue) -> None:
@@ -856,21 +880,21 @@ class GitHubWorld:
             return
         common = {
             "blocked_issue_id": blocked.id,
-            "blocked_issue": self.issue_dict(blocked),
+            "blocked_issue": self.issue_bytes(blocked),
             "blocking_issue_id": blocker.id,
-            "blocking_issue": self.issue_dict(blocker),
+            "blocking_issue": self.issue_bytes(blocker),
         }
         self.emit(
             "issue_dependencies",
             blocked_action,
             blocked.repo,
-            {**common, "blocking_issue_repo": self.repo_dict(blocker.repo)},
+            {**common, "blocking_issue_repo": self.repo_bytes(blocker.repo)},
         )
         self.emit(
             "issue_dependencies",
             blocking_action,
             blocker.repo,
-            {**common, "blocked_issue_repo": self.repo_dict(blocked.repo)},
+            {**common, "blocked_issue_repo": self.repo_bytes(blocked.repo)},
         )
 
     def _detach(self, it: Issue) -> list[Issue]:
