@@ -126,22 +126,21 @@ def iso_utc(ms: int | None) -> str | None:
     """ISO 8601 in UTC with microseconds (`/_sandbox/truth`, like `sandbox.core.iso`)."""
     if ms is None:
         return None
-    days, rest = divmod(ms, 86_400_000)
-    day = _DAYS.get(days)
-    if day is None:
-        day = date.fromordinal(days + _EPOCH_ORDINAL).isoformat()
-        _DAYS[days] = day
-    hours, rest = divmod(rest, 3_600_000)
+    hour, rest = divmod(ms, 3_600_000)
+    prefix = _UTC_HOURS.get(hour)
+    if prefix is None:
+        days, hours = divmod(hour, 24)
+        prefix = _UTC_HOURS[hour] = f"{date.fromordinal(days + _EPOCH_ORDINAL).isoformat()}T{hours:02d}:"
     minutes, rest = divmod(rest, 60_000)
-    secs, millis = divmod(rest, 1000)
-    return f"{day}T{hours:02d}:{minutes:02d}:{secs:02d}.{millis:03d}000+00:00"
+    seconds, millis = divmod(rest, 1000)
+    return prefix + _TWO[minutes] + ":" + _TWO[seconds] + "." + _THREE[millis] + "000+00:00"
 
 
 _OFFSETS: dict[str, dict[int, tuple[int, str]]] = {}
 _HOURS: dict[int, str] = {}
+_UTC_HOURS: dict[int, str] = {}
 _TWO = [f"{n:02d}" for n in range(60)]
 _THREE = [f"{n:03d}" for n in range(1000)]
-_DAYS: dict[int, str] = {}
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
