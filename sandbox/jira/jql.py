@@ -5,6 +5,8 @@ Supported (field names and keywords case-insensitive):
     project = A | project in (A, B)          key/issuekey = K | in (...)
     id = 10001 | id in (...)                 parent = K | parent in (...)   (keys or ids)
     labels = x | labels in (...)             issuetype/type = Epic | in (...)
+    status = "In Progress" | in (...)        statusCategory = Done | in (new, "In Progress")
+    resolution = Unresolved | in (...)       resolution/labels/parent is [not] EMPTY
     updated|created  >= > <= <  "yyyy/MM/dd HH:mm" | "yyyy-MM-dd HH:mm" | "yyyy/MM/dd" | "yyyy-MM-dd"
     != and "not in" for the list fields; AND, OR, NOT, parentheses;
     ORDER BY updated|created|key|id [ASC|DESC], ...
@@ -54,6 +56,12 @@ class Searchable(Protocol):
     updated_ms: int
     old_keys: list[str]
 
+    status: str
+    resolution: str | None
+
+    @property
+    def status_category(self) -> str: ...
+
     @property
     def parent_id(self) -> int | None: ...
 
@@ -61,7 +69,19 @@ class Searchable(Protocol):
     def parent_key(self) -> str | None: ...
 
 
-LIST_FIELDS = {"project", "key", "id", "parent", "labels", "issuetype"}
+LIST_FIELDS = {
+    "project",
+    "key",
+    "id",
+    "parent",
+    "labels",
+    "issuetype",
+    "status",
+    "statuscategory",
+    "resolution",
+}
+# statusCategory values may be keys or names (`statusCategory = Done`, `= "In Progress"`, `= new`).
+CATEGORY_NAMES = {"to do": "new", "in progress": "indeterminate", "done": "done"}
 DATE_FIELDS = {"updated", "created"}
 FIELD_ALIASES = {
     "issuekey": "key",
@@ -117,11 +137,18 @@ def tokenize(text: str) -> list[Token]:
 @dataclass(frozen=True, slots=True)
 class Clause:
     field: str
-    op: str  # = != in "not in" >= > <= <
+    op: str  # = != in "not in" >= > <= < "is" "is not" (EMPTY)
     values: tuple[str, ...] = ()
     instant_ms: int = 0  # for date fields
 
     def matches(self, issue: Searchable) -> bool:
+        if self.op in ("is", "is not"):
+            empty = {
+                "resolution": issue.resolution is None,
+                "labels": not issue.labels,
+                "parent": issue.parent_id is None,
+            }[self.field]
+            return empty if self.op == "is" else not empty
         if self.field in DATE_FIELDS:
             value = issue.updated_ms if self.field == "updated" else issue.created_ms
             return _COMPARE[self.op](value, self.instant_ms)
@@ -147,6 +174,13 @@ class Clause:
             return any(label in wanted for label in issue.labels)
         if self.field == "issuetype":
             return issue.type_name.lower() in wanted
+        if self.field == "status":
+            return issue.status.lower() in wanted
+        if self.field == "statuscategory":
+            return issue.status_category in wanted
+        if self.field == "resolution":
+            # `resolution = Unresolved` / `is EMPTY` select issues without one.
+            return (issue.resolution or "unresolved").lower() in wanted
         raise AssertionError(self.field)
 
 
@@ -356,6 +390,14 @@ class _Parser:
             raise JqlError(f"Field '{token.text}' does not exist or you do not have permission to view it.")
         op_token = self.next()
         op = op_token.text.lower()
+        if op_token.kind == "word" and op == "is" and name in ("resolution", "labels", "parent"):
+            negated = self.keyword("not")
+            if negated:
+                self.next()
+            value = self.next()
+            if value.text.lower() not in ("empty", "null"):
+                raise self.fail("'EMPTY'", value)
+            return Clause(name, "is not" if negated else "is", ("EMPTY",))
         if op_token.kind == "word" and op == "not" and self.keyword("in"):
             self.next()
             op = "not in"
@@ -399,8 +441,10 @@ class _Parser:
 
     @staticmethod
     def normalize(name: str, value: str) -> str:
-        if name == "issuetype":
-            return value.lower()
+        if name in ("issuetype", "status", "resolution"):
+            return "unresolved" if value.lower() in ("empty", "null") else value.lower()
+        if name == "statuscategory":
+            return CATEGORY_NAMES.get(value.lower(), value.lower())
         if name == "labels":
             return value
         return value.upper()

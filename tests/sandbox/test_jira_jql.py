@@ -27,6 +27,9 @@ class FakeIssue:
     updated_ms: int
     old_keys: list[str] = field(default_factory=list)
     parent: FakeIssue | None = None
+    status: str = "To Do"
+    resolution: str | None = None
+    status_category: str = "new"
 
     @property
     def parent_id(self) -> int | None:
@@ -105,6 +108,23 @@ def test_key_and_id_accept_old_keys_and_ids_and_parent_matches_key_or_id() -> No
     assert compile_jql('"Epic Link" = PAY-1', NY).matches(moved)
 
 
+def test_status_category_resolution_and_empty() -> None:
+    done = issue(1, status="Done", status_category="done", resolution="Won't Do")
+    review = issue(2, status="In Review", status_category="indeterminate", labels=["x"])
+    todo = issue(3)
+
+    def keys(text: str) -> list[str]:
+        query = compile_jql(text, NY)
+        return [i.key for i in (done, review, todo) if query.matches(i)]
+
+    assert keys("statusCategory != Done") == ["PAY-2", "PAY-3"]
+    assert keys('statusCategory in (new, "In Progress")') == ["PAY-2", "PAY-3"]
+    assert keys('status = "in review"') == ["PAY-2"]
+    assert keys("resolution = Unresolved") == ["PAY-2", "PAY-3"]
+    assert keys("resolution is not EMPTY") == ["PAY-1"]
+    assert keys("labels is EMPTY AND parent is EMPTY") == ["PAY-1", "PAY-3"]
+
+
 def test_order_by_several_keys() -> None:
     issues = [
         issue(3, updated_ms=ms("2026-11-20T10:00")),
@@ -121,6 +141,8 @@ def test_order_by_several_keys() -> None:
     "text",
     [
         "assignee = currentUser()",
+        "status is EMPTY",
+        "resolution is done",
         "summary ~ checkout",
         "project in PAY",
         "project = ",

@@ -213,3 +213,13 @@ def test_a_refused_edit_or_create_changes_nothing() -> None:
         )
     assert world.truth() == before
     assert_index_consistent(world)
+
+
+def test_status_queries_agree_with_truth() -> None:
+    world = make_world()
+    items = world.truth()["items"]
+    open_keys = sorted(i["key"] for i in items if i["status_category"] != "done")
+    found = world.search("project in (PAY, PLAT) AND statusCategory != Done ORDER BY key ASC")
+    assert sorted(i.key for i in found) == open_keys
+    unresolved = world.search("project in (PAY, PLAT) AND resolution = Unresolved")
+    assert sorted(i.key for i in unresolved) == open_keys
