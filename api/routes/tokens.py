@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Annotated
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Path, status
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
@@ -66,7 +67,12 @@ def create(body: TokenCreate, session: DbSession) -> TokenCreated:
     status_code=status.HTTP_204_NO_CONTENT,
     responses=error_responses(404),
 )
-def revoke(prefix: str, session: DbSession) -> None:
+def revoke(
+    prefix: Annotated[
+        str, Path(pattern=r"^[A-Za-z0-9_-]{1,16}$", description="The token's prefix, as listed.")
+    ],
+    session: DbSession,
+) -> None:
     rows = session.scalars(
         select(ApiToken).where(ApiToken.prefix == prefix, ApiToken.revoked_at.is_(None))
     ).all()
