@@ -10,20 +10,28 @@ changelogs wait for one bulk fetch up to 20 pages later and batches carry no cur
 demo's whole Jira scan would commit no mid-scan position at all (see ``_DEFER_PAGES`` in
 connectors/jira/connector.py). A calibration run measures how long a process takes to start (until
 its SyncRun row exists) and to finish; kill instants come from a seeded RNG: two right at process
-start, a few during start-up, most spread over the sync itself and a little past its end. The tracker
-is mutated between some trials; some trials are ``--full``, some ``--reconcile``.
+start, a few during start-up, most spread over the sync itself and a little past its end, until 20
+runs were killed (runs that end first are clean runs in between). The tracker is mutated between some
+trials; some trials are ``--full``, some ``--reconcile``. Then a full run is killed once its Jira scan
+committed a mid-scan cursor, and one clean run must resume there and leave the model equal to the truth.
+
+Cost: about 25 child processes, each paying ~2 s of imports; ~90 s on an idle 2-core machine, several
+minutes when the machine is shared.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import math
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -32,15 +40,19 @@ import orjson
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
+from connectors.base import ChangeBatch, Connector
+from connectors.registry import build_connector
 from sandbox.core import SandboxConfig
 from sync.db import make_engine
+from sync.engine import SyncEngine
 from sync.model import Link, Source, SyncCursor, SyncRun, WorkItem
 from tests.e2e.conftest import ENV, EXAMPLE, World
 from tests.e2e.truth import differences
 
 ROOT = EXAMPLE.parents[1]
 SEED = 20261122
-TRIALS = 22
+KILLS = 20  # SIGKILLed runs; runs that end before their kill instant come on top
+MAX_TRIALS = 40
 JIRA_PAGE_SIZE = 10
 LATENCY_MS = 15.0
 JIRA_SEARCH = "/rest/api/2/search"
@@ -202,31 +214,32 @@ def test_sync_killed_at_random_points_converges_without_duplicates_and_resumes(
     config = _write_config(world, tmp_path / "crosstrack.toml")
     rng = random.Random(SEED)
 
-    # Calibration: how long a whole full run takes on this machine now (its own scratch database).
-    horizon = _run_to_end(
-        config, f"sqlite:///{tmp_path / 'calibration.db'}", tmp_path / "calibration.log", "--full"
-    )
+    # How long start-up and a whole full run take on this machine now (a scratch database).
+    startup, horizon = _calibrate(config, tmp_path)
 
-    kills = finished = 0
-    for trial in range(TRIALS):
+    kills = trial = 0
+    while kills < KILLS:
+        assert trial < MAX_TRIALS, f"only {kills} of {trial} runs were killed before they ended"
         if trial % 3 == 2:
             _mutate(world, rng, trial)
         args = ["--full"] if trial % 4 == 1 else (["--reconcile"] if trial % 5 == 4 else [])
-        # Two kills right at the start, the rest spread over the run and a little past its end.
-        delay = rng.uniform(0.0, 0.05) if trial in (0, 7) else rng.uniform(0.0, 1.1 * horizon)
+        if trial in (0, 7):  # right at process start
+            delay = rng.uniform(0.0, 0.05)
+        elif trial % 6 == 3:  # during start-up (imports, migrations, catalog)
+            delay = rng.uniform(0.0, startup)
+        else:  # during the sync, and a little past its end
+            delay = rng.uniform(0.8 * startup, 1.1 * horizon)
         sync = SyncProcess(config, world.url, tmp_path / f"trial{trial}.log", *args)
         code = sync.wait(timeout=delay)
         if code is None:
             sync.kill()
             kills += 1
-        else:
+        else:  # it ended first: fine, a clean run between kills
             assert code == 0, f"trial {trial} ({args}) exited {code}:\n{sync.stderr()}"
-            finished += 1
-            horizon = max(horizon, sync.elapsed())
-    assert kills >= TRIALS // 2, f"only {kills} of {TRIALS} runs were killed (horizon {horizon:.1f}s)"
+        trial += 1
 
     # A full run killed once its Jira scan has committed a mid-scan position ...
-    _mutate(world, rng, TRIALS)
+    _mutate(world, rng, MAX_TRIALS)
     sync = SyncProcess(config, world.url, tmp_path / "interrupted.log", "--full")
     position: dict[str, Any] | None = None
     while sync.wait(timeout=0.02) is None:
@@ -259,5 +272,73 @@ def test_sync_killed_at_random_points_converges_without_duplicates_and_resumes(
     )
 
     with world.sessions() as session:
-        assert differences(session, truth) == []
+        diffs = differences(session, truth)
+    assert diffs == [], "\n".join(diffs)
     assert _duplicates(world) == []
+
+
+class _CrashAfter:
+    """The real connector, but the process "dies" after ``batches`` batches were handed out."""
+
+    def __init__(self, connector: Connector, batches: int) -> None:
+        self._connector = connector
+        self._left = batches
+        self.delivered: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._connector, name)
+
+    def list_changed(self, cursor: str | None) -> Iterator[ChangeBatch]:
+        for batch in self._connector.list_changed(cursor):
+            if self._left == 0:
+                raise KeyboardInterrupt  # not caught by the engine: like a kill between two batches
+            self._left -= 1
+            self.delivered += [item.key for item in batch.items]
+            yield batch
+
+
+def test_resumed_jira_scan_after_deletions_skips_no_changed_issue(make_world: Callable[..., World]) -> None:
+    """A scan interrupted mid-way and resumed by the next process, with issues deleted in between.
+
+    Data Center pages by offset (``startAt``) over ``ORDER BY created``: an issue deleted before the
+    stored offset moves every unread issue up by one, so resuming at the stored offset skips one
+    changed issue, and the next cursor (the scan's start) never reads it again.
+    """
+    world = make_world(jira_flavour="datacenter")
+    settings = world.config.source_settings("jira", ENV)
+    settings = dataclasses.replace(
+        settings,
+        base_url=world.sb.jira_url,
+        flavour="datacenter",
+        options={**settings.options, "page_size": JIRA_PAGE_SIZE},
+    )
+    engine = SyncEngine(world.sessions, lambda name: build_connector(settings))
+    assert engine.sync("jira", full=True).ok
+    jira = sorted(
+        (t for t in world.sb.truth()["items"] if t["tracker"] == "jira"), key=lambda t: int(t["id"])
+    )
+    edited = [t["key"] for t in jira[:40]]  # four pages of changed issues, oldest first
+    for key in edited:
+        world.sb.mutate(tracker="jira", op="update", key=key, fields={"summary": f"Changed {key}"})
+    world.sb.advance_clock(600)  # the scan starts well after the edits (beyond the 2-minute overlap)
+
+    crashing_connector = _CrashAfter(build_connector(settings), 2)
+    crashing = SyncEngine(world.sessions, lambda name: crashing_connector)
+    with contextlib.suppress(KeyboardInterrupt):
+        crashing.sync("jira")
+    position = _jira_cursor(world)
+    assert position is not None and position["scan"] and position["scan"]["offset"] == 2 * JIRA_PAGE_SIZE
+    # Delete an issue the interrupted scan had already read (before the stored offset).
+    assert len(crashing_connector.delivered) == 2 * JIRA_PAGE_SIZE
+    world.sb.mutate(tracker="jira", op="delete", key=crashing_connector.delivered[0])
+
+    assert engine.sync("jira").ok  # resumes the scan
+    assert engine.sync("jira").ok  # and a later incremental
+    assert engine.reconcile("jira").ok  # finds the deletion
+    with world.sessions() as session:
+        diffs = differences(session, world.sb.truth())
+    # Only Jira was synced here: its items must equal the truth (links to GitHub cannot resolve).
+    jira_diffs = [
+        d for d in diffs if re.match(r"(missing item |extra item |duplicate item )?(PAY|PLAT)-\d", d)
+    ]
+    assert jira_diffs == [], "\n".join(jira_diffs)
