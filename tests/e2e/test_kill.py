@@ -40,7 +40,8 @@ import orjson
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
-from connectors.base import ChangeBatch, Connector
+from connectors.base import Connector
+from connectors.records import ChangeBatch
 from connectors.registry import build_connector
 from sandbox.core import SandboxConfig
 from sync.db import make_engine
@@ -200,10 +201,10 @@ def _duplicates(world: World) -> list[str]:
             ).all()
             found += [f"duplicate live item {tuple(row[:-1])} x{row[-1]}" for row in rows]
         link_cols = (Link.from_key, Link.to_key, Link.type, Link.origin)
-        rows = session.execute(
+        link_rows = session.execute(
             select(*link_cols, func.count()).group_by(*link_cols).having(func.count() > 1)
         ).all()
-        found += [f"duplicate link {tuple(row[:-1])} x{row[-1]}" for row in rows]
+        found += [f"duplicate link {tuple(row[:-1])} x{row[-1]}" for row in link_rows]
     return found
 
 
