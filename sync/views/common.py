@@ -1,7 +1,7 @@
 """What every view shares: program lookup, ``as_of`` + source freshness, and the SQL pieces for
 "countable item", "the item's epic" and "when the item entered the scope".
 
-Definitions (docs/adr/0003-program-views.md):
+Definitions (docs/adr/0009-program-views.md):
 - Countable items are the program's work items except containers (epics, initiatives), which
   are tracked through their children; deleted items are never members.
 - An item's epic is its nearest epic ancestor through ``parent_id``, looked up to

@@ -2,7 +2,7 @@
 per-epic table, done since the last report, newly blocked, new and resolved risks, upcoming
 releases and dependency hot spots; as JSON, Markdown or HTML; stored as history.
 
-RAG (docs/adr/0003-program-views.md):
+RAG (docs/adr/0009-program-views.md):
 - red: the program's P50 forecast is after the target date, or a dependency cycle exists, or
   five or more high-severity risks are open;
 - amber: P85 after the target, or any high-severity risk, or three or more medium ones, or
