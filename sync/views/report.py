@@ -17,6 +17,7 @@ from __future__ import annotations
 import html
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -48,6 +49,7 @@ __all__ = [
     "load_report",
     "render",
     "render_report",
+    "write_report_file",
 ]
 
 Format = Literal["json", "md", "html"]
@@ -673,3 +675,17 @@ def render_report(
 ) -> str:
     """Generate, store and render a report (for ``crosstrack report PROGRAM --format md|html|json``)."""
     return render(generate_report(session, slug, period_days, as_of), fmt)
+
+
+def write_report_file(
+    session: Session, slug: str, directory: Path, fmt: Format = "md", *, as_of: datetime | None = None
+) -> tuple[str, Path]:
+    """Generate and store a report, write it to ``directory``; return its headline and the file.
+
+    For ``make demo``: print the headline and the path of the program's first report.
+    """
+    content = generate_report(session, slug, as_of=as_of)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"report-{slug}-{content.period_end}-{content.id}.{'json' if fmt == 'json' else fmt}"
+    path.write_text(render(content, fmt), encoding="utf-8")
+    return content.headline, path

@@ -102,3 +102,12 @@ def test_formats(world: World) -> None:
     assert render(content, "json").startswith("{")
     text = render_report(world.s, "prog", "md", as_of=NOW)
     assert text.startswith("# Prog") and len(list_reports(world.s, "prog")) == 1
+
+
+def test_write_report_file(world: World, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from sync.views.report import write_report_file
+
+    build(world)
+    headline, path = write_report_file(world.s, "prog", tmp_path / "reports", "html", as_of=NOW)
+    assert headline.startswith("Prog is RED") and path.suffix == ".html"
+    assert headline.split(":")[0] in path.read_text()
