@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -22,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.base import Connector, SupportsRedelivery
 from connectors.errors import ConnectorError, Gone, Moved, NotFound
-from connectors.records import ItemRef, TrackerKind, WebhookEvent
+from connectors.records import ItemRef, TrackerKind, WebhookEvent, WorkItemRecord
 from sync.engine import mark_deleted, move_item, rename_item
 from sync.membership import recompute_membership
 from sync.model import InboundEvent, Source, WorkItem
@@ -33,7 +34,8 @@ __all__ = ["DeliveryMeta", "InboxProcessor", "delivery_meta", "redeliver_failed"
 
 log = logging.getLogger("crosstrack.sync.inbox")
 
-MAX_ATTEMPTS = 12  # with exponential backoff capped at an hour: about half a day of retries
+MAX_ATTEMPTS = 12
+SETTLE_SECONDS = 3.0  # with exponential backoff capped at an hour: about half a day of retries
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,9 +84,9 @@ def store_delivery(session: Session, source: Source, meta: DeliveryMeta, payload
         .on_conflict_do_nothing(index_elements=["source_id", "delivery_id"])
         .returning(InboundEvent.id)
     )
-    inserted = session.execute(stmt).scalar() is not None
-    session.execute(update(Source).where(Source.id == source.id).values(last_webhook_at=datetime.now(UTC)))
-    return inserted
+    # Source.last_webhook_at is kept by the worker: updating one shared row per delivery here
+    # would serialize concurrent deliveries on that row.
+    return session.execute(stmt).scalar() is not None
 
 
 def _backoff(attempts: int) -> timedelta:
@@ -115,53 +117,123 @@ class InboxProcessor:
         return list(session.scalars(query))
 
     def process_pending(self, limit: int = 200) -> int:
-        """Apply up to ``limit`` due events; return how many were handled (applied or ignored)."""
-        handled = 0
+        """Apply up to ``limit`` due events; return how many were handled (applied or ignored).
+
+        Network work (parsing that needs discovery, re-fetching partial payloads) happens outside
+        any database transaction; each event is then applied in its own short transaction. On a
+        single-node SQLite install that keeps the write lock free for the webhook intake.
+        """
         with self.sessions() as session:
-            events = self.pending(session, limit)
-            if not events:
-                return 0
-            sources = {s.id: s for s in session.scalars(select(Source))}
-            touched = False
-            for event in events:
-                source = sources[event.source_id]
-                try:
-                    with session.begin_nested():
-                        touched |= self._apply(session, source, event)
-                    event.handled_at = datetime.now(UTC)
-                    event.last_error = None
+            due = [
+                (e.id, e.source_id, e.event_type, e.delivery_id, e.payload, e.received_at)
+                for e in self.pending(session, limit)
+            ]
+            names = {s.id: s.name for s in session.scalars(select(Source))}
+            session.rollback()
+        if not due:
+            if self._dirty:  # nothing new: settle what the last deliveries changed once it is due
+                with self.sessions() as session:
+                    self.settle(session)
+                    session.commit()
+            return 0
+        handled = 0
+        last_seen: dict[int, datetime] = {}
+        for event_id, source_id, event_type, delivery_id, payload, received_at in due:
+            name = names[source_id]
+            connector = self.connector_for(name)
+            parsed: WebhookEvent | None = None
+            fetched: dict[str, WorkItemRecord | ConnectorError] = {}
+            error: Exception | None = None
+            try:
+                headers = {
+                    "X-GitHub-Event": event_type,
+                    "X-GitHub-Delivery": delivery_id,
+                    "X-Atlassian-Webhook-Identifier": delivery_id,
+                }
+                parsed = connector.parse_webhook(headers, orjson.dumps(payload))
+                if not parsed.ignored_reason:
+                    fetched = _prefetch(connector, parsed)
+            except Exception as exc:  # recorded on the row below, retried with backoff
+                error = exc
+            with self.sessions() as session:
+                row = session.get(InboundEvent, event_id)
+                if row is None or row.handled_at is not None:
+                    continue
+                row.attempts += 1
+                if error is None and parsed is not None and not parsed.ignored_reason:
+                    try:
+                        with session.begin_nested():
+                            source = session.get(Source, source_id)
+                            assert source is not None
+                            if apply_event(session, source, connector, parsed, fetched):
+                                self._dirty = True
+                    except Exception as exc:
+                        error = exc
+                if error is None:
+                    row.handled_at = datetime.now(UTC)
+                    row.last_error = None
                     handled += 1
-                except Exception as exc:  # recorded on the row, retried with backoff
-                    event.attempts += 1
-                    event.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-                    event.next_attempt_at = datetime.now(UTC) + _backoff(event.attempts)
-                    level = logging.WARNING if isinstance(exc, ConnectorError) else logging.ERROR
+                else:
+                    row.last_error = f"{type(error).__name__}: {error}"[:2000]
+                    row.next_attempt_at = datetime.now(UTC) + _backoff(row.attempts)
+                    level = logging.WARNING if isinstance(error, ConnectorError) else logging.ERROR
                     log.log(
-                        level,
-                        "inbox.event.failed",
-                        extra={"delivery": event.delivery_id, "error": event.last_error},
+                        level, "inbox.event.failed", extra={"delivery": delivery_id, "error": row.last_error}
                     )
-            if touched:
-                resolve_references(session)
-                recompute_membership(session)
+                session.commit()
+            last_seen[source_id] = max(received_at, last_seen.get(source_id, received_at))
+        with self.sessions() as session:
+            for source_id, at in last_seen.items():
+                session.execute(
+                    update(Source)
+                    .where(
+                        Source.id == source_id,
+                        or_(Source.last_webhook_at.is_(None), Source.last_webhook_at < at),
+                    )
+                    .values(last_webhook_at=at)
+                )
+            self.settle(session)
             session.commit()
         return handled
 
-    def _apply(self, session: Session, source: Source, row: InboundEvent) -> bool:
-        connector = self.connector_for(source.name)
-        headers = {
-            "X-GitHub-Event": row.event_type,
-            "X-GitHub-Delivery": row.delivery_id,
-            "X-Atlassian-Webhook-Identifier": row.delivery_id,
-        }
-        event = connector.parse_webhook(headers, orjson.dumps(row.payload))
-        row.attempts += 1
-        if event.ignored_reason:
-            return False
-        return apply_event(session, source, connector, event)
+    _dirty: bool = False
+    _settled_at: float = 0.0
+
+    def settle(self, session: Session, *, force: bool = False) -> None:
+        """Resolve references and recompute program membership after applied events.
+
+        Membership is a whole-model pass: done at most every ``SETTLE_SECONDS`` (the item changes
+        themselves are visible at once; membership follows within seconds).
+        """
+        if not self._dirty:
+            return
+        now = time.monotonic()
+        if not force and now - self._settled_at < SETTLE_SECONDS:
+            return
+        resolve_references(session)
+        recompute_membership(session)
+        self._dirty = False
+        self._settled_at = now
 
 
-def apply_event(session: Session, source: Source, connector: Connector, event: WebhookEvent) -> bool:
+def _prefetch(connector: Connector, event: WebhookEvent) -> dict[str, WorkItemRecord | ConnectorError]:
+    """Read what a partial payload lacks, before any database transaction is opened."""
+    out: dict[str, WorkItemRecord | ConnectorError] = {}
+    for ref in event.refetch:
+        try:
+            out[ref.key] = connector.fetch_item(ref)
+        except (Moved, Gone, NotFound) as exc:
+            out[ref.key] = exc
+    return out
+
+
+def apply_event(
+    session: Session,
+    source: Source,
+    connector: Connector,
+    event: WebhookEvent,
+    fetched: dict[str, WorkItemRecord | ConnectorError] | None = None,
+) -> bool:
     """Apply one parsed event to the model; True when items may have changed."""
     writer = ItemWriter(session, source)
     changed = False
@@ -195,23 +267,37 @@ def apply_event(session: Session, source: Source, connector: Connector, event: W
             mark_deleted(session, ids, event.occurred_at or datetime.now(UTC))
             changed = True
     for ref in event.refetch:
-        changed |= _refetch(session, source, connector, writer, ref)
+        result = fetched[ref.key] if fetched is not None and ref.key in fetched else _fetch(connector, ref)
+        changed |= _apply_fetched(session, source, writer, ref, result)
     return changed
 
 
-def _refetch(
-    session: Session, source: Source, connector: Connector, writer: ItemWriter, ref: ItemRef
-) -> bool:
+def _fetch(connector: Connector, ref: ItemRef) -> WorkItemRecord | ConnectorError:
     try:
-        writer.write([connector.fetch_item(ref)])
-    except Moved as exc:
+        return connector.fetch_item(ref)
+    except (Moved, Gone, NotFound) as exc:
+        return exc
+
+
+def _apply_fetched(
+    session: Session,
+    source: Source,
+    writer: ItemWriter,
+    ref: ItemRef,
+    result: WorkItemRecord | ConnectorError,
+) -> bool:
+    if isinstance(result, Moved):
         item_id = _find(session, source, ref)
-        if item_id is not None and exc.new_location:
-            rename_item(session, item_id, ref.key, exc.new_location)
-    except (Gone, NotFound):
+        if item_id is not None and result.new_location:
+            rename_item(session, item_id, ref.key, result.new_location)
+    elif isinstance(result, (Gone, NotFound)):
         item_id = _find(session, source, ref)
         if item_id is not None:
             mark_deleted(session, [item_id], datetime.now(UTC))
+    elif isinstance(result, ConnectorError):
+        raise result
+    else:
+        writer.write([result])
     return True
 
 

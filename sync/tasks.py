@@ -105,7 +105,9 @@ def defer_inbox(app: App, session: Session) -> None:
     """Queue inbox processing inside ``session``'s transaction (commits or rolls back with it)."""
     raw = session.connection().connection.driver_connection
     try:
-        app.configure_task("crosstrack:process_inbox", queueing_lock="inbox", connection=raw).defer()
+        app.configure_task(
+            "crosstrack:process_inbox", lock="inbox", queueing_lock="inbox", connection=raw
+        ).defer()
     except exceptions.AlreadyEnqueued:
         pass  # a pending job will see this row too
 
@@ -127,6 +129,9 @@ def process_inbox() -> int:
     total = 0
     while (handled := processor.process_pending()) > 0:
         total += handled
+    with runtime.sessions() as session:  # this job ends: settle membership now, not later
+        processor.settle(session, force=True)
+        session.commit()
     return total
 
 
@@ -167,7 +172,7 @@ def sweep_inbox(timestamp: int) -> bool:
         pending = session.scalar(select(exists().where(InboundEvent.handled_at.is_(None))))
     if pending:
         try:
-            _app.configure_task("crosstrack:process_inbox", queueing_lock="inbox").defer()
+            _app.configure_task("crosstrack:process_inbox", lock="inbox", queueing_lock="inbox").defer()
         except exceptions.AlreadyEnqueued:
             pass
     return bool(pending)
