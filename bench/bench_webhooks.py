@@ -115,7 +115,8 @@ def _load_child(spec_path: str) -> None:
 # -- the benchmark ----------------------------------------------------------------------------------
 
 
-def _serve(config: Path, database_url: str) -> tuple[subprocess.Popen[bytes], str]:
+def _serve(config: Path, database_url: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """``crosstrack serve`` on a free port; its stderr goes to ``log``."""
     port = support.free_port()
     env = {
         **support.ENV,
@@ -128,6 +129,7 @@ def _serve(config: Path, database_url: str) -> tuple[subprocess.Popen[bytes], st
         cwd=support.ROOT,
         env={**os.environ, **env},
         stdout=subprocess.DEVNULL,
+        stderr=log.open("ab"),  # unhandled errors under load would flood the report
     )
     url = f"http://127.0.0.1:{port}"
     support.wait_http(f"{url}/healthz", proc, "crosstrack serve", timeout=300)
@@ -281,7 +283,8 @@ def _one(
 ) -> dict[str, Any]:
     deliveries = 2_000 if quick else 10_000
     samples = 30 if quick else 100
-    proc, api_url = _serve(config, database_url)
+    log = workdir / f"serve-{database}.log"
+    proc, api_url = _serve(config, database_url, log)
     sandbox = httpx.Client(base_url=sandbox_url, timeout=60)
     try:
         _wait_initial_sync(database_url)
@@ -305,7 +308,13 @@ def _one(
     finally:
         sandbox.close()
         support.stop(proc)
-    result = {"accept": accept, "visible": visible, "load_average": support.load_average()}
+    accept["server_errors_logged"] = log.read_text(errors="replace").count("api.unhandled_error")
+    result = {
+        "accept": accept,
+        "visible": visible,
+        "load_average": support.load_average(),
+        "serve_log": str(log),
+    }
     print(f"   -- {database}", flush=True)
     _print("deliveries accepted/s", accept["accepted_per_s"], f"bar ≥ {BARS['accepted_per_s']}")
     _print(
@@ -313,7 +322,11 @@ def _one(
         f"{accept['p50_ms']}/{accept['p95_ms']}/{accept['p99_ms']}",
         f"bar p99 ≤ {BARS['p99_ms']}",
     )
-    _print("statuses", accept["statuses"])
+    _print(
+        "statuses (0 = connection dropped)",
+        accept["statuses"],
+        f"{accept['server_errors_logged']} errors logged",
+    )
     _print("inbox rows / lost", f"{stored}/{accept['lost']}", "bar: none lost")
     _print("inbox backlog drained in s", accept["inbox_drain_seconds"], f"({handled} handled)")
     _print(
