@@ -75,6 +75,7 @@ def create_app(
                 reconcile_interval=settings.reconcile_interval_seconds,
             )
             app.state.inbox_wakeup = runner.wakeup
+            app.state.runner = runner
             runner.start()
         yield
         if runner is not None:

@@ -73,18 +73,26 @@ class BackgroundRunner:
                 log.exception("scheduler.inbox.crashed")
                 self._stop.wait(5.0)
 
-    def run_source(self, name: str, kind: str) -> None:
+    def run_source(self, name: str, kind: str = "incremental", *, full: bool = False) -> bool:
+        """Run one sync of ``name`` now, unless one is under way (then False: the next tick covers it)."""
         lock = self._source_locks.setdefault(name, threading.Lock())
         if not lock.acquire(blocking=False):
-            return  # a run of this source is under way: the next tick covers it
+            return False
         try:
-            summary = self.engine.reconcile(name) if kind == "reconcile" else self.engine.sync(name)
+            summary = (
+                self.engine.reconcile(name) if kind == "reconcile" else self.engine.sync(name, full=full)
+            )
             if not summary.ok:
                 log.warning(
                     "scheduler.run.failed", extra={"source": name, "kind": kind, "error": summary.error}
                 )
         finally:
             lock.release()
+        return True
+
+    def is_running(self, name: str) -> bool:
+        lock = self._source_locks.get(name)
+        return lock is not None and lock.locked()
 
     def _schedule_loop(self) -> None:
         now = self.clock()

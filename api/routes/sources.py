@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from api.deps import DbSession, Editor, Viewer
 from api.errors import ApiError, error_responses
+from sync.tasks import defer_sync
 from sync.views.sources import EventOut, RunOut, SourceStatus, list_events, list_runs, source_status
 
 log = logging.getLogger("crosstrack.api.sources")
@@ -43,9 +44,24 @@ def trigger_sync(app: FastAPI, name: str, full: bool) -> Literal["queued", "alre
 
     The one place to change when syncs go through procrastinate instead.
     """
+    jobs = getattr(app.state, "jobs", None)
+    if jobs is not None:  # scaled out: a worker runs it (one per source; one pending per source)
+        return "queued" if defer_sync(jobs, name, full=full) is not None else "already_running"
     runtime = getattr(app.state, "runtime", None)
     if runtime is None:
         raise ApiError(409, "this server has no config file loaded, so it cannot run syncs")
+    runner = getattr(app.state, "runner", None)
+    if runner is not None:  # single node: share the scheduler's per-source lock
+        if runner.is_running(name):
+            return "already_running"
+        threading.Thread(
+            target=runner.run_source,
+            args=(name,),
+            kwargs={"full": full},
+            name=f"crosstrack-sync-{name}",
+            daemon=True,
+        ).start()
+        return "queued"
     with _running_lock:
         if name in _running:
             return "already_running"
