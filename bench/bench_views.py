@@ -203,7 +203,7 @@ def _one(name: str, url: str, items: int, program_items: int, runs: int) -> dict
 
 
 def run(quick: bool = False) -> dict[str, Any]:
-    runs = 10 if quick else 30
+    runs = 5 if quick else 10
     results: dict[str, Any] = {}
     workdir = Path(os.environ.get("TMPDIR", "/tmp")) / "crosstrack-bench-views"
     workdir.mkdir(parents=True, exist_ok=True)

@@ -25,19 +25,19 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, and_, select, union
 from sqlalchemy.orm import Session
 
-from connectors.records import LinkType, Resolution, StatusCategory
+from connectors.records import ItemKind, LinkType, Resolution, StatusCategory
 from sync.model import Link, Program, ProgramItem, StatusChange, Team, WorkItem
 from sync.views.common import (
     DEFAULT_STALE_AFTER_MINUTES,
+    EPIC_DEPTH,
     ViewMeta,
     get_program,
     item_alias,
     membership_alias,
     view_meta,
-    with_epic,
 )
 
 __all__ = [
@@ -186,10 +186,52 @@ class _Link:
         return self.blocker.tracker != self.blocked.tracker
 
 
+def epic_keys_of(session: Session, item_ids: set[int]) -> dict[int, str]:
+    """item id -> the key of its nearest epic ancestor (items without one are left out).
+
+    Walks up one level per query with primary-key lookups (at most EPIC_DEPTH + 1 queries):
+    joining parent aliases makes PostgreSQL hash whole 1M-row tables instead.
+    """
+    out: dict[int, str] = {}
+    node_of: dict[int, int] = {}  # item -> the ancestor being looked at
+    parents = _rows_by_id(session, item_ids)
+    for item_id, (_, _, parent_id) in parents.items():
+        if parent_id is not None:
+            node_of[item_id] = parent_id
+    for _ in range(EPIC_DEPTH):
+        if not node_of:
+            break
+        rows = _rows_by_id(session, set(node_of.values()))
+        nxt: dict[int, int] = {}
+        for item_id, node in node_of.items():
+            row = rows.get(node)
+            if row is None:
+                continue
+            kind, key, parent_id = row
+            if kind is ItemKind.EPIC:
+                out[item_id] = key
+            elif parent_id is not None:
+                nxt[item_id] = parent_id
+        node_of = nxt
+    return out
+
+
+def _rows_by_id(session: Session, ids: set[int]) -> dict[int, tuple[ItemKind, str, int | None]]:
+    out: dict[int, tuple[ItemKind, str, int | None]] = {}
+    ordered = sorted(ids)
+    for i in range(0, len(ordered), 5000):
+        for item_id, kind, key, parent_id in session.execute(
+            select(WorkItem.id, WorkItem.kind, WorkItem.key, WorkItem.parent_id).where(
+                WorkItem.id.in_(ordered[i : i + 5000])
+            )
+        ):
+            out[item_id] = (kind, key, parent_id)
+    return out
+
+
 def _load_links(session: Session, program: Program) -> list[_Link]:
     a, b = item_alias("a"), item_alias("b")
     pa, pb = membership_alias("pa"), membership_alias("pb")
-    members = select(ProgramItem.work_item_id).where(ProgramItem.program_id == program.id)
     stmt: Select[Any] = (
         select(Link.id)
         .select_from(Link)
@@ -198,8 +240,6 @@ def _load_links(session: Session, program: Program) -> list[_Link]:
         .outerjoin(pa, and_(pa.work_item_id == a.id, pa.program_id == program.id))
         .outerjoin(pb, and_(pb.work_item_id == b.id, pb.program_id == program.id))
     )
-    stmt, epic_a = with_epic(stmt, a, "ea")
-    stmt, epic_b = with_epic(stmt, b, "eb")
     cols: list[Any] = [
         Link.id,
         Link.created_at,
@@ -211,26 +251,27 @@ def _load_links(session: Session, program: Program) -> list[_Link]:
     for end in (a, b):
         cols += [end.id, end.title, end.url, end.kind, end.status_category, end.resolution, end.team_id]
         cols += [end.due_date]
-    cols += [epic_a, epic_b, pa.program_id, pb.program_id]
-    stmt = stmt.with_only_columns(*cols).where(
-        Link.type == LinkType.BLOCKS,
-        or_(Link.from_item_id.in_(members), Link.to_item_id.in_(members)),
-    )
+    cols += [pa.program_id, pb.program_id]
+    # Two index-driven lookups (from end, to end) instead of one OR over the link table: the OR
+    # makes PostgreSQL scan every link of the database.
+    touching = union(
+        select(Link.id)
+        .join(ProgramItem, ProgramItem.work_item_id == Link.from_item_id)
+        .where(ProgramItem.program_id == program.id, Link.type == LinkType.BLOCKS),
+        select(Link.id)
+        .join(ProgramItem, ProgramItem.work_item_id == Link.to_item_id)
+        .where(ProgramItem.program_id == program.id, Link.type == LinkType.BLOCKS),
+    ).subquery()
+    stmt = stmt.with_only_columns(*cols).where(Link.id.in_(select(touching.c.id)))
     rows: list[Any] = list(session.execute(stmt).all())
     teams = dict(session.execute(select(Team.id, Team.slug)).all())
-    epic_ids = {r[22] for r in rows if r[22] is not None} | {r[23] for r in rows if r[23] is not None}
-    epic_keys = (
-        dict(session.execute(select(WorkItem.id, WorkItem.key).where(WorkItem.id.in_(epic_ids))).all())
-        if epic_ids
-        else {}
-    )
+    # The ends' epics in a second, small query: joining 8 more aliases of work_item into the link
+    # query takes PostgreSQL past its join-planning limits at 1M items.
+    epic_keys = epic_keys_of(session, {r[i] for r in rows for i in (6, 14) if r[i] is not None})
     out: list[_Link] = []
     for r in rows:
         ends = []
-        for offset, tracker, key, epic, member in (
-            (6, r[2], r[3], r[22], r[24]),
-            (14, r[4], r[5], r[23], r[25]),
-        ):
+        for offset, tracker, key, member in ((6, r[2], r[3], r[22]), (14, r[4], r[5], r[23])):
             item_id, title, url, kind, status, resolution, team_id, due = r[offset : offset + 8]
             ends.append(
                 _End(
@@ -243,7 +284,7 @@ def _load_links(session: Session, program: Program) -> list[_Link]:
                     status=status,
                     resolution=resolution,
                     team=teams.get(team_id) if team_id is not None else None,
-                    epic=epic_keys.get(epic) if epic is not None else None,
+                    epic=epic_keys.get(item_id) if item_id is not None else None,
                     due=due,
                     in_program=member is not None,
                 )
