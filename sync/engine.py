@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.base import Connector
 from connectors.errors import ConnectorError
-from connectors.records import ItemRef
+from connectors.records import ItemRef, TrackerKind
 from sync.membership import recompute_membership
 from sync.model import Link, Source, SyncCursor, SyncRun, WorkItem
 from sync.writer import ItemWriter, WriteResult, follow_rename, resolve_references
@@ -31,6 +31,8 @@ __all__ = ["ProgressFn", "RunKind", "RunSummary", "SourceUnavailable", "SyncEngi
 log = logging.getLogger("crosstrack.sync.engine")
 
 RunKind = Literal["full", "incremental", "reconcile"]
+#: At most this many missing items are read one by one in a reconcile (more means: run a full sync).
+MAX_REPAIR_READS = 500
 #: Called after every committed batch: (source name, items seen so far in this run).
 ProgressFn = Callable[[str, int], None]
 
@@ -227,6 +229,15 @@ class SyncEngine:
                         )
                         summary.moved += 1
                 summary.deleted = len(gone)
+                # Items the tracker has that the model lacks (a scan can miss one when an issue is
+                # deleted while it pages, and Jira Cloud gives no total to notice it): read them.
+                if source.kind is TrackerKind.JIRA:
+                    unknown = sorted(result.present_ids - set(by_ext) - set(result.new_ids.values()))
+                    writer = ItemWriter(session, source, keep_raw=self.keep_raw)
+                    for ext in unknown[:MAX_REPAIR_READS]:
+                        summary.written.add(
+                            writer.write([connector.fetch_item(ItemRef(TrackerKind.JIRA, "", ext))])
+                        )
                 cursor_row = self._cursor_row(session, source)
                 cursor_row.last_reconcile_at = now
                 resolve_references(session)

@@ -97,3 +97,17 @@ def test_deleted_and_moved_items_are_found_by_reconcile(make_world: Callable[...
     assert len(keys) == len(set(keys)), "a key appears twice among live items"
     assert "acme/web#10" not in keys
     assert transfer, "the sandbox reports the transfer"
+
+
+def test_reconcile_reads_jira_issues_the_model_lacks(make_world: Callable[..., World]) -> None:
+    world = make_world()
+    engine = world.sync_engine()
+    assert engine.sync("jira", full=True).ok
+    created = world.sb.mutate(
+        tracker="jira", op="create", project="PAY", type="Task", title="Made while nobody looked"
+    )
+    run = engine.reconcile("jira")  # no incremental sync in between: only the reconcile can find it
+    assert run.ok, run.error
+    with world.sessions() as session:
+        titles = set(session.scalars(select(WorkItem.title)))
+    assert "Made while nobody looked" in titles, created
