@@ -215,6 +215,8 @@ def run(quick: bool = False) -> dict[str, Any]:
         support.drop_pg_database(PG_NAME)
     results["sqlite"] = _one("sqlite", support.sqlite_url(workdir / "views.db"), sqlite_items, program, runs)
     results["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    # Wall-clock figures on a shared machine: the load tells how far they are from a quiet one.
+    results["load_average_1_5_15"] = [round(x, 2) for x in os.getloadavg()]
     pg = results["postgresql"]
     results["bars"] = {
         "progress_p95_le_50ms": pg["progress"]["p95_ms"] <= 50,
