@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from connectors.base import Connector
 from connectors.errors import ConnectorError
 from connectors.records import ItemRef, TrackerKind
-from sync.membership import recompute_membership
 from sync.model import Link, Source, SyncCursor, SyncRun, WorkItem
+from sync.programs import recompute_program_membership as recompute_membership
 from sync.writer import ItemWriter, WriteResult, follow_rename, resolve_references
 
 __all__ = ["ProgressFn", "RunKind", "RunSummary", "SourceUnavailable", "SyncEngine"]

@@ -25,8 +25,8 @@ from connectors.base import Connector, SupportsRedelivery
 from connectors.errors import ConnectorError, Gone, Moved, NotFound
 from connectors.records import ItemRef, TrackerKind, WebhookEvent, WorkItemRecord
 from sync.engine import mark_deleted, move_item, rename_item
-from sync.membership import recompute_membership
 from sync.model import InboundEvent, Source, WorkItem
+from sync.programs import recompute_program_membership as recompute_membership
 from sync.upsert import insert_for
 from sync.writer import ItemWriter, resolve_references
 

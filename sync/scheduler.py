@@ -14,11 +14,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sync.engine import SyncEngine
 from sync.inbox import InboxProcessor, redeliver_failed
 from sync.runtime import Runtime
+from sync.views.burnup import take_snapshots
 
 __all__ = ["BackgroundRunner"]
 
@@ -100,6 +101,7 @@ class BackgroundRunner:
         next_sync = dict.fromkeys(names, now if self.initial_sync else now + self.sync_interval)
         next_reconcile = dict.fromkeys(names, now + self.reconcile_interval)
         next_redelivery = now + REDELIVERY_INTERVAL
+        snapshot_day: date | None = None
         while not self._stop.is_set():
             now = self.clock()
             for name in names:
@@ -117,5 +119,13 @@ class BackgroundRunner:
                     redeliver_failed(self.runtime.connector_for, names, timedelta(hours=1))
                 except Exception:
                     log.exception("scheduler.redelivery.crashed")
+            today = datetime.now(UTC).date()
+            if snapshot_day != today:  # the daily burnup snapshot (PRODUCT §6.2), once a day
+                snapshot_day = today
+                try:
+                    with self.runtime.sessions.begin() as session:
+                        take_snapshots(session, today)
+                except Exception:
+                    log.exception("scheduler.snapshots.crashed")
             due = min([*next_sync.values(), *next_reconcile.values(), next_redelivery], default=now + 60)
             self._stop.wait(max(0.5, min(30.0, due - self.clock())))

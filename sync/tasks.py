@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from sync.inbox import InboxProcessor, redeliver_failed
 from sync.model import InboundEvent, Source, SyncCursor
 from sync.runtime import Runtime
+from sync.views.burnup import take_snapshots
 
 __all__ = ["apply_job_schema", "bind_runtime", "build_app", "defer_inbox", "defer_sync", "tasks"]
 
@@ -202,3 +203,12 @@ def redeliver_failed_deliveries(timestamp: int) -> int:
     """Every ten minutes: GitHub does not retry failed deliveries; ask it to, for the last hour."""
     runtime = _rt()
     return redeliver_failed(runtime.connector_for, runtime.source_names(), timedelta(hours=1))
+
+
+@tasks.periodic(cron="5 0 * * *", periodic_id="take_snapshots")
+@tasks.task(name="take_snapshots", queueing_lock="take_snapshots", retry=False)
+def daily_snapshots(timestamp: int) -> None:
+    """Once a day: the burnup snapshot of every program (scope and done, per program/team/epic)."""
+    runtime = _rt()
+    with runtime.sessions.begin() as session:
+        take_snapshots(session, datetime.now(UTC).date())
