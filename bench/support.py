@@ -188,6 +188,10 @@ class Ledger:
         ]
         return entries
 
+    def reset(self) -> None:
+        """Forget counts (sequence numbers keep growing) and refill the GitHub rate budget."""
+        self.http.post("/_sandbox/stats/reset").raise_for_status()
+
     def close(self) -> None:
         self.http.close()
 
