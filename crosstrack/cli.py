@@ -289,22 +289,12 @@ def demo(
 
 def _demo_reports(runtime: Runtime) -> None:
     """The first status report of each program: headline on screen, Markdown under .crosstrack/reports/."""
-    from datetime import UTC, datetime
+    from sync.views.report import write_report_file
 
-    from sync.views.report import generate_report, to_markdown
-
-    folder = DEMO_DIR / "reports"
-    folder.mkdir(exist_ok=True)
     for program in runtime.config.programs if runtime.config else []:
         with runtime.sessions.begin() as session:
-            content = generate_report(
-                session, program.slug, stale_after_minutes=runtime.settings.stale_after_minutes
-            )
-        path = folder / f"{program.slug}-{datetime.now(UTC).date().isoformat()}.md"
-        path.write_text(to_markdown(content))
-        rag = str(content.rag)
-        colour = {"green": "green", "amber": "yellow", "red": "red"}.get(rag, "white")
-        out.print(f"[bold {colour}]{content.headline}[/]")
+            headline, path = write_report_file(session, program.slug, DEMO_DIR / "reports")
+        out.print(f"[bold]{headline}[/]")
         out.print(f"  first status report: {path}")
 
 
@@ -508,7 +498,7 @@ def _render_report(
     session: object, slug: str, fmt: str, period_days: int, store: bool, stale_after: int
 ) -> str:
     from sync.views.common import ProgramNotFound
-    from sync.views.report import generate_report, to_html, to_markdown
+    from sync.views.report import generate_report, render
 
     try:
         content = generate_report(session, slug, period_days, store=store, stale_after_minutes=stale_after)  # type: ignore[arg-type]
@@ -516,9 +506,7 @@ def _render_report(
         raise UserError(
             f"no program named {slug!r}", "list them with GET /api/v1/programs, or see the config file"
         ) from None
-    if fmt == "json":
-        return content.model_dump_json(indent=2)
-    return to_html(content) if fmt == "html" else to_markdown(content)
+    return render(content, fmt)  # type: ignore[arg-type]
 
 
 @app.command()

@@ -112,8 +112,8 @@ class InboxProcessor:
             .order_by(InboundEvent.id)
             .limit(limit)
         )
-        if session.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
+        # No row locks: rows are applied in their own transactions later, and one inbox job runs at
+        # a time (procrastinate lock "inbox"; one inbox thread on a single node).
         return list(session.scalars(query))
 
     def process_pending(self, limit: int = 200) -> int:
