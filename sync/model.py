@@ -256,6 +256,7 @@ class WorkItem(Base):
         Index("ix_work_item_source_id_remote_updated_at", "source_id", "remote_updated_at"),
         Index("ix_work_item_status_category_updated_at", "status_category", "remote_updated_at"),
         Index("ix_work_item_tracker_key", "tracker", "key"),
+        Index("ix_work_item_tracker_parent_key", "tracker", "parent_key"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
