@@ -24,7 +24,7 @@ from connectors.errors import ConnectorError
 from connectors.records import ItemRef, TrackerKind
 from sync.model import Link, Source, SyncCursor, SyncRun, WorkItem
 from sync.programs import recompute_program_membership as recompute_membership
-from sync.writer import ItemWriter, WriteResult, follow_rename, resolve_references
+from sync.writer import ItemWriter, WriteResult, follow_rename, resolve_references, waiting_keys
 
 __all__ = ["ProgressFn", "RunKind", "RunSummary", "SourceUnavailable", "SyncEngine"]
 
@@ -157,7 +157,7 @@ class SyncEngine:
                 cursor_row = self._cursor_row(session, source)
                 cursor = None if full else cursor_row.cursor
                 session.commit()
-                writer = ItemWriter(session, source, keep_raw=self.keep_raw)
+                writer = ItemWriter(session, source, keep_raw=self.keep_raw, waiting=waiting_keys(session))
                 for batch in connector.list_changed(cursor):
                     summary.written.add(writer.write(batch.items))
                     if batch.cursor is not None:

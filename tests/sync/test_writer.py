@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from connectors.records import ItemRef, LinkOrigin, StatusCategory, StatusChangeRecord, TrackerKind
 from sync.model import Link, Person, PersonIdentity, StatusChange, WorkItem
-from sync.writer import ItemWriter
+from sync.writer import ItemWriter, waiting_keys
 from tests.sync.factories import T0, blocks, github_item, jira_item, make_source, person
 
 
@@ -142,3 +142,36 @@ def test_status_history_is_stored_once_and_observed_changes_are_recorded(db_sess
     assert [(c.from_status, c.to_status, c.to_category) for c in changes] == [
         ("open", "closed", StatusCategory.DONE)
     ]
+
+
+def test_a_parent_in_the_same_batch_is_resolved_whatever_the_order(db_session: Session) -> None:
+    src = make_source(db_session)
+    child = jira_item(2, parent=ItemRef(TrackerKind.JIRA, "PAY-1"))
+    ItemWriter(db_session, src).write([child, jira_item(1)])
+    db_session.expire_all()
+    items = _items(db_session)
+    assert items["PAY-2"].parent_id == items["PAY-1"].id
+
+
+def test_a_run_writer_resolves_references_waiting_in_the_model_and_its_own(db_session: Session) -> None:
+    """A sync run's writer only adopts keys something waits for (``waiting_keys``): rows written
+    before the run and rows the run itself writes must both be resolved when the target arrives."""
+    gh = make_source(db_session, "github", TrackerKind.GITHUB)
+    jira = make_source(db_session, "jira")
+    web5 = github_item("acme/web", 5)
+    pay12 = ItemRef(TrackerKind.JIRA, "PAY-12")
+    ItemWriter(db_session, gh).write([replace(web5, links=(blocks(pay12, web5, LinkOrigin.TEXT_REFERENCE),))])
+    waiting = waiting_keys(db_session)
+    assert waiting == {(TrackerKind.JIRA, "PAY-12")}
+
+    run = ItemWriter(db_session, jira, waiting=waiting)
+    run.write([jira_item(3, parent=ItemRef(TrackerKind.JIRA, "PAY-2"))])  # waits for PAY-2, written later
+    assert (TrackerKind.JIRA, "PAY-2") in waiting
+    run.write([jira_item(12)])
+    run.write([jira_item(2)])
+    db_session.expire_all()
+    items = _items(db_session)
+    assert items["PAY-3"].parent_id == items["PAY-2"].id
+    assert _links(db_session) == {("PAY-12", "acme/web#5", "text_reference", True, True)}
+    assert waiting == set()
+    assert waiting_keys(db_session) == set()
