@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, or_, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.base import Connector
 from connectors.errors import ConnectorError
-from connectors.records import ItemRef, TrackerKind
+from connectors.records import ItemRef, TrackerKind, WorkItemRecord
 from sync.model import Link, Source, SyncCursor, SyncRun, WorkItem
 from sync.programs import recompute_program_membership as recompute_membership
 from sync.writer import ItemWriter, WriteResult, follow_rename, resolve_references, waiting_keys
@@ -33,6 +33,10 @@ log = logging.getLogger("crosstrack.sync.engine")
 RunKind = Literal["full", "incremental", "reconcile"]
 #: At most this many missing items are read one by one in a reconcile (more means: run a full sync).
 MAX_REPAIR_READS = 500
+#: Items written and committed together in a run (with the cursor that follows them).
+WRITE_BATCH = 1000
+#: ... or whatever has been read after this many seconds.
+FLUSH_SECONDS = 1.0
 #: Called after every committed batch: (source name, items seen so far in this run).
 ProgressFn = Callable[[str, int], None]
 
@@ -158,15 +162,37 @@ class SyncEngine:
                 cursor = None if full else cursor_row.cursor
                 session.commit()
                 writer = ItemWriter(session, source, keep_raw=self.keep_raw, waiting=waiting_keys(session))
-                for batch in connector.list_changed(cursor):
-                    summary.written.add(writer.write(batch.items))
-                    if batch.cursor is not None:
-                        cursor_row.cursor = batch.cursor
-                    session.commit()  # the batch and its cursor, together
+                pending: list[WorkItemRecord] = []
+                pending_cursor: str | None = None
+                flushed_at = time.monotonic()
+
+                def flush() -> None:
+                    nonlocal pending, pending_cursor, flushed_at
+                    summary.written.add(writer.write(pending))
+                    if pending_cursor is not None:
+                        cursor_row.cursor = pending_cursor
+                    session.commit()  # the items and the cursor that follows them, together
+                    pending, pending_cursor, flushed_at = [], None, time.monotonic()
                     if progress:
                         progress(name, summary.written.seen)
+
+                # Pages are written WRITE_BATCH items at a time (fewer statements and commits per
+                # item), and at least every FLUSH_SECONDS so a slow source still shows progress.
+                for batch in connector.list_changed(cursor):
+                    pending.extend(batch.items)
+                    if batch.cursor is not None:
+                        pending_cursor = batch.cursor
+                    if len(pending) >= WRITE_BATCH or time.monotonic() - flushed_at >= FLUSH_SECONDS:
+                        flush()
+                if pending or pending_cursor is not None:
+                    flush()
                 resolve_references(session)
                 recompute_membership(session)
+                if full and session.get_bind().dialect.name == "postgresql":
+                    # A full sync may have grown the tables many times over: fresh planner
+                    # statistics now, rather than when autovacuum gets to it.
+                    for table in ("work_item", "link", "status_change", "program_item"):
+                        session.execute(text(f"ANALYZE {table}"))
                 now = datetime.now(UTC)
                 if full:
                     cursor_row.last_full_sync_at = now
