@@ -1034,7 +1034,7 @@ class JiraRoutes:
                     str(body.get("secret") or ""),
                     spec.get("events") or None,
                     name=jql_filter,
-                    scope=self.filter_scope(jql_filter, account),
+                    scopes=self.filter_scope(jql_filter, account),
                 )
                 results.append({"createdWebhookId": hook_id})
             return json_response({"webhookRegistrationResult": results})
@@ -1062,13 +1062,13 @@ class JiraRoutes:
             }
         )
 
-    def filter_scope(self, jql_filter: str, account: str) -> str | None:
-        """The one project a webhook's JQL filter limits issue events to, if it names exactly one
-        (`project = PAY`); other filters are not evaluated and the hook gets every issue event."""
+    def filter_scope(self, jql_filter: str, account: str) -> frozenset[str] | None:
+        """The projects a webhook's JQL filter limits issue events to, when it names them at the
+        top level (`project = PAY`, `project in (PAY, PLAT)`, `... AND ...`); other filters are not
+        evaluated and the hook gets every issue event."""
         if not jql_filter.strip():
             return None
-        projects = self.world.compile(jql_filter, self.zone_of(account)).projects()
-        return next(iter(projects)) if projects is not None and len(projects) == 1 else None
+        return self.world.compile(jql_filter, self.zone_of(account)).projects()
 
     async def refresh_webhooks(self, request: Request, account: str) -> Response:
         return json_response({"expirationDate": 4102444800000})
@@ -1099,7 +1099,7 @@ class JiraRoutes:
                 str(body.get("secret") or ""),
                 body.get("events") or None,
                 name=str(body.get("name") or "webhook"),
-                scope=self.filter_scope(jql_filter, account),
+                scopes=self.filter_scope(jql_filter, account),
             )
             return json_response(self._admin_hook(hooks.target(hook_id)), 201)
         return json_response([self._admin_hook(t) for t in hooks.targets("jira")])
