@@ -11,6 +11,10 @@ Jira is asked the way crosstrack's Jira connector asks (``connectors/jira``): it
 discovered from ``GET /field``), ``expand=changelog`` and its ``maxResults`` (the server caps pages
 with fields at 100); Cloud through ``/rest/api/3/search/jql`` with ``nextPageToken``, Data Center
 (a second sandbox, ``--flavour datacenter``) through ``/rest/api/2/search`` with ``startAt``.
+The sandbox encodes that search's issues at seeding (as the GitHub side encodes its issues), so
+its cold pass is the first request for each issue, not its first encoding; a third pass asks
+``fields=*all``, which nothing has encoded yet, to show the cost of encoding on demand. RSS is read
+after the connector's scans and again at the end.
 """
 
 from __future__ import annotations
@@ -213,9 +217,17 @@ def _load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def _measure(name: str, scan: Any, client: _Client, scope: Any, pages: int, pid: int) -> dict[str, Any]:
+def _measure(
+    name: str,
+    scan: Any,
+    client: _Client,
+    scope: Any,
+    pages: int,
+    pid: int,
+    labels: tuple[str, ...] = ("cold", "warm"),
+) -> dict[str, Any]:
     figures: dict[str, Any] = {}
-    for label in ("cold", "warm"):
+    for label in labels:
         load = _load()
         cpu_before = _cpu_s(pid)
         started = time.perf_counter()
@@ -235,7 +247,7 @@ def _measure(name: str, scan: Any, client: _Client, scope: Any, pages: int, pid:
             **_percentiles(latencies),
         }
         print(
-            f"   {name:9s} {label}: {len(latencies)} pages of {PAGE} in {elapsed:.2f} s = {rate:.0f} pages/s, "
+            f"   {name:14s} {label}: {len(latencies)} pages of {PAGE} in {elapsed:.2f} s = {rate:.0f} pages/s, "
             f"sandbox CPU {cpu:.2f} s = {figures[label]['pages_per_cpu_s']} pages/CPU-s "
             f"(p50 {figures[label]['p50_ms']} ms, p95 {figures[label]['p95_ms']} ms, p99 {figures[label]['p99_ms']} ms; "
             f"{figures[label]['kb_per_page']} KB/page; load {load})",
@@ -280,6 +292,15 @@ def run(quick: bool = False) -> dict[str, Any]:
                     figures.setdefault("jira_request", params)
                     scan = _scan_jira_cloud if flavour == "cloud" else _scan_jira_dc
                     figures[name] = _measure(name, scan, client, params, pages, proc.pid)
+                    rss_kb = _rss_kb(proc.pid)
+                    figures[f"sandbox_rss_{flavour}_after_scans_mb"] = round(rss_kb / 1024)
+                    print(f"   sandbox ({flavour}) RSS after the scans {round(rss_kb / 1024)} MB")
+                    # The sandbox encodes crosstrack's search at seeding; any other field set is
+                    # encoded on its first request: `fields=*all` shows what that costs.
+                    other = {**params, "fields": "*all"}
+                    figures[f"{name}_all_fields"] = _measure(
+                        f"{name} *all", scan, client, other, pages, proc.pid, ("first",)
+                    )
                 else:
                     figures[name] = {"skipped": health.get("unavailable", {}).get("jira", "not mounted")}
                     print(f"   {name} skipped: {figures[name]['skipped']}")
@@ -290,7 +311,7 @@ def run(quick: bool = False) -> dict[str, Any]:
             rss_kb = _rss_kb(proc.pid)
             if rss_kb:
                 figures[f"sandbox_rss_{flavour}_mb"] = round(rss_kb / 1024)
-                print(f"   sandbox ({flavour}) RSS {round(rss_kb / 1024)} MB")
+                print(f"   sandbox ({flavour}) RSS at the end {round(rss_kb / 1024)} MB")
         finally:
             _stop(proc)
     figures["load_avg_end"] = _load()
