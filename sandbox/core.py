@@ -327,13 +327,19 @@ class WebhookTarget:
     active: bool = True
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     updated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # Jira hooks whose JQL filter names several projects (`project in (PAY, PLAT)`): any of them.
+    scopes: frozenset[str] | None = None
 
     def wants(self, event: str, scope: str | None) -> bool:
         if not self.active:
             return False
         if self.events and "*" not in self.events and event not in self.events:
             return False
-        if self.scope is None or scope is None:
+        if scope is None:
+            return True
+        if self.scopes is not None and scope not in self.scopes:
+            return False
+        if self.scope is None:
             return True
         return scope == self.scope or scope.startswith(self.scope + "/")
 
@@ -431,11 +437,21 @@ class WebhookDispatcher:
         *,
         scope: str | None = None,
         name: str = "web",
+        scopes: Iterable[str] | None = None,
     ) -> int:
+        """``scope``: the one repository/organization/project the hook hears about (None: all);
+        ``scopes``: the projects a Jira hook hears about when its filter names several."""
         with self._lock:
             hook_id = next(self._hook_ids)
             self._targets[hook_id] = WebhookTarget(
-                hook_id, tracker, url, secret, list(events) if events else None, scope, name
+                hook_id,
+                tracker,
+                url,
+                secret,
+                list(events) if events else None,
+                scope,
+                name,
+                scopes=frozenset(scopes) if scopes is not None else None,
             )
             return hook_id
 

@@ -10,6 +10,7 @@ and serializing a dict per issue, which is about five times faster.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -183,6 +184,63 @@ def issue_json(world: GitHubWorld, it: Issue) -> bytes:
         parent = world.issues_by_id[it.parent]
         text += f',"parent_issue_url":"{api}/repos/{parent.repo.full_name}/issues/{parent.number}"'
     return (text + "}").encode()
+
+
+BASE_BRANCH = "main"
+
+
+def pull_head_ref(it: Issue) -> str:
+    """The branch a pull request comes from (the sandbox models no git: one branch per PR)."""
+    return f"change-{it.number}"
+
+
+def _sha(kind: str, it: Issue) -> str:
+    return hashlib.sha1(f"{kind}:{it.id}".encode(), usedforsecurity=False).hexdigest()
+
+
+def pull_json(world: GitHubWorld, it: Issue) -> bytes:
+    """A pull request as GET /repos/{owner}/{repo}/pulls lists it (`pull-request-simple`)."""
+    api = world.api
+    repo = it.repo
+    full = repo.full_name
+    repo_url = f"{api}/repos/{full}"
+    url = f"{repo_url}/pulls/{it.number}"
+    issue_url = f"{repo_url}/issues/{it.number}"
+    html = f"{HTML}/{full}/pull/{it.number}"
+    head_sha = _sha("head", it)
+    merge_sha = _sha("merge", it) if it.merged_at is not None else None
+    assignees = [world.user_fragment(login) for login in it.assignees]
+    labels = ",".join(world.label_fragment(repo, name) for name in it.labels)
+    milestone = world.milestone_fragment(repo, it.milestone) if it.milestone else "null"
+    owner = world.org_owner_fragment(repo.owner)
+    repo_json = world.repo_bytes(repo).decode()
+    head = pull_head_ref(it)
+
+    def side(label: str, ref: str, sha: str) -> str:
+        return f'{{"label":"{repo.owner}:{label}","ref":"{ref}","sha":"{sha}","user":{owner},"repo":{repo_json}}}'
+
+    def link(href: str) -> str:
+        return f'{{"href":"{href}"}}'
+
+    return (
+        f'{{"url":"{url}","id":{it.id},"node_id":"{node_id("PR_", it.id)}","html_url":"{html}",'
+        f'"diff_url":"{html}.diff","patch_url":"{html}.patch","issue_url":"{issue_url}",'
+        f'"number":{it.number},"state":"{it.state}","locked":false,"title":{_s(it.title)},'
+        f'"user":{world.user_fragment(it.user)},"body":{_s(it.body)},"labels":[{labels}],'
+        f'"milestone":{milestone},"active_lock_reason":null,"created_at":{_t(it.created_at)},'
+        f'"updated_at":{_t(it.updated_at)},"closed_at":{_t(it.closed_at)},"merged_at":{_t(it.merged_at)},'
+        f'"merge_commit_sha":{_s(merge_sha)},"assignee":{assignees[0] if assignees else "null"},'
+        f'"assignees":[{",".join(assignees)}],"requested_reviewers":[],"requested_teams":[],'
+        f'"commits_url":"{url}/commits","review_comments_url":"{url}/comments",'
+        f'"review_comment_url":"{repo_url}/pulls/comments{{/number}}","comments_url":"{issue_url}/comments",'
+        f'"statuses_url":"{repo_url}/statuses/{head_sha}",'
+        f'"head":{side(head, head, head_sha)},"base":{side(BASE_BRANCH, BASE_BRANCH, _sha("base", it))},'
+        f'"_links":{{"self":{link(url)},"html":{link(html)},"issue":{link(issue_url)},'
+        f'"comments":{link(issue_url + "/comments")},"review_comments":{link(url + "/comments")},'
+        f'"review_comment":{link(repo_url + "/pulls/comments{/number}")},"commits":{link(url + "/commits")},'
+        f'"statuses":{link(f"{repo_url}/statuses/{head_sha}")}}},'
+        f'"author_association":"MEMBER","auto_merge":null,"draft":false}}'
+    ).encode()
 
 
 def repository(world: GitHubWorld, repo: Repo) -> dict[str, Any]:

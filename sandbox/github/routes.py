@@ -335,6 +335,46 @@ class Api:
         self._scan_mutation(repo)
         return response
 
+    async def list_pulls(self, request: Request) -> Response:
+        """GET /repos/{owner}/{repo}/pulls: state, head (`owner:branch`), base, sort (created,
+        updated, popularity, long-running), direction (default desc for created, else asc),
+        per_page/page with a Link header, weak ETag and 304 as on the issue list."""
+        repo = self.repo_of(request)
+        q = request.query_params
+        state = q.get("state", "open")
+        sort = q.get("sort", "created")
+        direction = q.get("direction", "desc" if sort == "created" else "asc")
+        if state not in ("open", "closed", "all") or sort not in (
+            "created",
+            "updated",
+            "popularity",
+            "long-running",
+        ):
+            return _error(422, "Validation Failed")
+        if direction not in ("asc", "desc"):
+            return _error(422, "Validation Failed")
+        per_page, page = self.page_params(request)
+        etag = (
+            'W/"'
+            + hashlib.blake2b(
+                f"pulls:{repo.id}:{repo.version}:{request.url.query}".encode(), digest_size=16
+            ).hexdigest()
+            + '"'
+        )
+        if request.headers.get("if-none-match") == etag:
+            return Response(status_code=304, headers={"ETag": etag})
+        pulls = self.world.list_pulls(repo, state, sort, direction, q.get("head"), q.get("base"))
+        last = max(1, math.ceil(len(pulls) / per_page))
+        chunk = pulls[(page - 1) * per_page : page * per_page]
+        body = b"[" + b",".join(payloads.pull_json(self.world, it) for it in chunk) + b"]"
+        headers = {"ETag": etag, "Cache-Control": "private, max-age=60, s-maxage=60"}
+        link = self.link_header(request, page, last)
+        if link:
+            headers["Link"] = link
+        response = self.respond(request, body, 200, headers)
+        self._scan_mutation(repo)
+        return response
+
     def _scan_mutation(self, repo: Repo) -> None:
         """The ``scan_mutation`` fault: items change while a client pages through the list."""
         k = self.world.ctx.faults.scan_mutation("github")
@@ -767,6 +807,7 @@ def build_routes(world: GitHubWorld) -> list[BaseRoute]:
         Route("/repos/{owner}/{repo}/milestones", g(api.milestones)),
         Route("/repos/{owner}/{repo}/milestones/{number}", g(api.milestone)),
         Route("/repos/{owner}/{repo}/issues", g(api.list_issues)),
+        Route("/repos/{owner}/{repo}/pulls", g(api.list_pulls)),
         Route("/repos/{owner}/{repo}/issues", g(api.create_issue), methods=["POST"]),
         Route(issue, g(api.get_issue)),
         Route(issue, g(api.update_issue), methods=["PATCH"]),

@@ -306,6 +306,12 @@ class GitHubWorld:
     def org_owner_json(self, org: str) -> dict[str, Any]:
         return payloads.user(self.api, org, self.org_id(org), "Organization")
 
+    def org_owner_fragment(self, org: str) -> str:
+        frag = self._org_frags.get(org)
+        if frag is None:
+            frag = self._org_frags[org] = payloads.fragment(self.org_owner_json(org))
+        return frag
+
     def label_fragment(self, repo: Repo, name: str) -> str:
         frag = self._label_frags.get((repo.id, name))
         if frag is None:
@@ -543,6 +549,37 @@ class GitHubWorld:
             repo.list_cache.clear()
         repo.list_cache[query] = filtered
         return filtered
+
+    def list_pulls(
+        self, repo: Repo, state: str, sort: str, direction: str, head: str | None, base: str | None
+    ) -> list[Issue]:
+        """Pull requests of one repository as GET /pulls lists them, cached until the repository
+        changes (https://docs.github.com/en/rest/pulls/pulls#list-pull-requests)."""
+        query = ("pulls", state, sort, direction, head, base)
+        cached = repo.list_cache.get(query)
+        if cached is not None:
+            return cached
+        source = repo.by_updated if sort == "updated" else repo.by_created
+        pulls = [
+            it
+            for it in source
+            if it.is_pr
+            and (state == "all" or it.state == state)
+            and (head is None or head == f"{repo.owner}:{payloads.pull_head_ref(it)}")
+            and (base is None or base == payloads.BASE_BRANCH)
+        ]
+        if sort == "popularity":
+            pulls.sort(key=lambda it: (len(it.comments), it.id))
+        elif sort == "long-running":
+            # Open for more than a month, with activity within the last month, oldest first.
+            month_ago = self.ctx.clock.now() - timedelta(days=30)
+            pulls = [it for it in pulls if it.created_at < month_ago and it.updated_at >= month_ago]
+        if direction == "desc":
+            pulls.reverse()
+        if len(repo.list_cache) > 64:
+            repo.list_cache.clear()
+        repo.list_cache[query] = pulls
+        return pulls
 
     # --- events ----------------------------------------------------------------------------------
 

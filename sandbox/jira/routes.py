@@ -59,6 +59,37 @@ SEARCH_GONE = (
 )
 
 
+# The search crosstrack's Jira connector sends on every scan (connectors/jira: BASE_FIELDS plus the
+# custom fields it discovers from GET /field here, `expand=changelog`; v3 search/jql on Cloud, v2
+# /search on Data Center). The world encodes its issues in this rendering at seeding time
+# (`JiraWorld.warm_json_cache`); tests/sandbox checks this list against the connector's.
+CROSSTRACK_FIELDS = (
+    "summary",
+    "status",
+    "resolution",
+    "resolutiondate",
+    "issuetype",
+    "created",
+    "updated",
+    "assignee",
+    "parent",
+    "labels",
+    "fixVersions",
+    "duedate",
+    "issuelinks",
+    "description",
+    CUSTOM_STORY_POINTS,
+    CUSTOM_SPRINT,
+)
+
+
+def crosstrack_search(cloud: bool) -> tuple[int, FieldSelection, int]:
+    """(API version, fields, changelog cap) of crosstrack's search on this flavour."""
+    custom = CUSTOM_START_DATE if cloud else CUSTOM_EPIC_LINK
+    selection = parse_field_selection([",".join((*CROSSTRACK_FIELDS, custom))], "id")
+    return (3, selection, SEARCH_CHANGELOG_CAP) if cloud else (2, selection, UNCAPPED)
+
+
 def error(status: int, *messages: str, errors: dict[str, str] | None = None) -> Response:
     return json_response({"errorMessages": list(messages), "errors": errors or {}}, status)
 
@@ -551,9 +582,8 @@ class JiraRoutes:
             return
 
         def render() -> None:
-            for issue in upcoming:
-                if issue.id in self.world.issues:
-                    self.world.encoded(issue, version, selection, cap)
+            issues = self.world.issues
+            self.world.encoded_many([i for i in upcoming if i.id in issues], version, selection, cap)
 
         asyncio.get_running_loop().call_soon(render)
 
@@ -582,7 +612,7 @@ class JiraRoutes:
         results = self.world.search(jql, self.zone_of(account))
         page = results[offset : offset + size]
         version = self.api_version(request)
-        encoded = [self.world.encoded(issue, version, selection, cap) for issue in page]
+        encoded = self.world.encoded_many(page, version, selection, cap)
         self.prerender(results[offset + size : offset + 2 * size], version, selection, cap)
         more = offset + size < len(results)
         tail = (
@@ -616,7 +646,7 @@ class JiraRoutes:
                 for i in page
             ]
         else:
-            encoded = [self.world.encoded(issue, version, selection, cap) for issue in page]
+            encoded = self.world.encoded_many(page, version, selection, cap)
             self.prerender(results[start + size : start + 2 * size], version, selection, cap)
         head = dumps({"expand": "schema,names", "startAt": start, "maxResults": size, "total": len(results)})
         body = head[:-1] + b',"issues":[' + b",".join(encoded) + b"]}"
@@ -1004,7 +1034,7 @@ class JiraRoutes:
                     str(body.get("secret") or ""),
                     spec.get("events") or None,
                     name=jql_filter,
-                    scope=self.filter_scope(jql_filter, account),
+                    scopes=self.filter_scope(jql_filter, account),
                 )
                 results.append({"createdWebhookId": hook_id})
             return json_response({"webhookRegistrationResult": results})
@@ -1032,13 +1062,13 @@ class JiraRoutes:
             }
         )
 
-    def filter_scope(self, jql_filter: str, account: str) -> str | None:
-        """The one project a webhook's JQL filter limits issue events to, if it names exactly one
-        (`project = PAY`); other filters are not evaluated and the hook gets every issue event."""
+    def filter_scope(self, jql_filter: str, account: str) -> frozenset[str] | None:
+        """The projects a webhook's JQL filter limits issue events to, when it names them at the
+        top level (`project = PAY`, `project in (PAY, PLAT)`, `... AND ...`); other filters are not
+        evaluated and the hook gets every issue event."""
         if not jql_filter.strip():
             return None
-        projects = self.world.compile(jql_filter, self.zone_of(account)).projects()
-        return next(iter(projects)) if projects is not None and len(projects) == 1 else None
+        return self.world.compile(jql_filter, self.zone_of(account)).projects()
 
     async def refresh_webhooks(self, request: Request, account: str) -> Response:
         return json_response({"expirationDate": 4102444800000})
@@ -1069,7 +1099,7 @@ class JiraRoutes:
                 str(body.get("secret") or ""),
                 body.get("events") or None,
                 name=str(body.get("name") or "webhook"),
-                scope=self.filter_scope(jql_filter, account),
+                scopes=self.filter_scope(jql_filter, account),
             )
             return json_response(self._admin_hook(hooks.target(hook_id)), 201)
         return json_response([self._admin_hook(t) for t in hooks.targets("jira")])

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from starlette.routing import BaseRoute
 
 from sandbox import demo
-from sandbox.core import MutationError, SandboxConfig, SandboxContext, dumps
+from sandbox.core import MutationError, SandboxConfig, SandboxContext
 from sandbox.jira import payloads
 from sandbox.jira.jql import Query, compile_jql, key_sort_value
 from sandbox.jira.model import (
@@ -72,7 +72,8 @@ EDITABLE = (
     "fix_versions",
     "sprint_ids",
 )
-JSON_CACHE_SIZE = 60_000  # issue encodings kept (about 4 KB each with all fields)
+JSON_CACHE_SIZE = 60_000  # issue encodings kept on demand, beyond the warm ones (about 3 KB each)
+WARM_LIMIT = 150_000  # issues encoded at seeding time for crosstrack's search (as the GitHub side)
 CATEGORY_TRUTH = {"new": "todo", "indeterminate": "in_progress", "done": "done"}
 
 
@@ -91,7 +92,9 @@ class JiraWorld:
         self.render = payloads.Renderer(self)
         self._query_cache: OrderedDict[tuple[str, str], Query] = OrderedDict()
         self._result_cache: OrderedDict[tuple[str, str | None], tuple[int, list[Issue]]] = OrderedDict()
-        self._json_cache: dict[tuple[Any, ...], tuple[int, bytes]] = {}
+        # Per rendering (API version, field set, changelog cap): issue id -> (issue rev, JSON).
+        self._json_cache: dict[tuple[Any, ...], dict[int, tuple[int, bytes]]] = {}
+        self._json_admitted = 0  # entries admitted on demand (the warm ones are not counted)
         self.reset()
 
     # --- setup -----------------------------------------------------------------------------------
@@ -134,6 +137,7 @@ class JiraWorld:
         self._query_cache.clear()
         self._result_cache.clear()
         self._json_cache.clear()
+        self._json_admitted = 0
         self.render.clear()
         if self.config.seed == "scale":
             seed.seed_scale(self, self.config.jira_items, random.Random(self.config.rng_seed))
@@ -141,6 +145,7 @@ class JiraWorld:
             seed.seed_demo(self, random.Random(self.config.rng_seed))
         self.by_updated = sorted((i.updated_ms, i.id) for i in self.issues.values())
         self.by_created = sorted((i.created_ms, i.id) for i in self.issues.values())
+        self.warm_json_cache()
 
     def routes(self) -> list[BaseRoute]:
         from sandbox.jira.routes import build_routes
@@ -325,21 +330,61 @@ class JiraWorld:
     def encoded(
         self, issue: Issue, version: int, selection: payloads.FieldSelection, cap: int | None
     ) -> bytes:
-        """The issue's JSON for this rendering, cached with the revision it was built from.
+        """The issue's JSON for this rendering (see `encoded_many`)."""
+        return self.encoded_many([issue], version, selection, cap)[0]
 
-        The cache admits issues until it holds JSON_CACHE_SIZE of them and then only refreshes
-        those (a changed issue replaces its own entry). No eviction on purpose: an LRU or FIFO
-        would miss on every page of a scan larger than itself, this keeps the first N warm.
+    def encoded_many(
+        self, issues: list[Issue], version: int, selection: payloads.FieldSelection, cap: int | None
+    ) -> list[bytes]:
+        """Each issue's JSON for this rendering, cached with the revision it was built from.
+
+        An entry is used only while the issue's `rev` is the one it was built from (every change
+        of the issue or of an issue it embeds bumps it), so a cached body is never stale. The
+        warm entries (`warm_json_cache`) are always kept current; beyond them the cache admits
+        JSON_CACHE_SIZE issues on demand and then only refreshes those. No eviction on purpose:
+        an LRU or FIFO would miss on every page of a scan larger than itself.
         """
-        key = (issue.id, version, selection.cache_key, cap)
-        cache = self._json_cache
-        hit = cache.get(key)
-        if hit is not None and hit[0] == issue.rev:
-            return hit[1]
-        data = dumps(self.render.issue(issue, version, selection, cap))
-        if hit is not None or len(cache) < JSON_CACHE_SIZE:
-            cache[key] = (issue.rev, data)
-        return data
+        rendering = (version, selection.cache_key, cap)
+        cache = self._json_cache.get(rendering)
+        if cache is None:
+            cache = self._json_cache[rendering] = {}
+        out: list[bytes] = []
+        append = out.append
+        get = cache.get
+        for issue in issues:
+            hit = get(issue.id)
+            if hit is not None and hit[0] == issue.rev:
+                append(hit[1])
+                continue
+            data = self.render.issue_json(issue, version, selection, cap)
+            if hit is not None:
+                cache[issue.id] = (issue.rev, data)
+            elif self._json_admitted < JSON_CACHE_SIZE:
+                cache[issue.id] = (issue.rev, data)
+                self._json_admitted += 1
+            append(data)
+        return out
+
+    def warm_json_cache(self, limit: int = WARM_LIMIT) -> None:
+        """Encode the `limit` most recently updated issues up front for the search crosstrack's
+        Jira connector sends (`CROSSTRACK_SEARCH`), so its first scan is served from the cache, as
+        the GitHub side does. Other field sets are encoded on their first request."""
+        from sandbox.jira.routes import crosstrack_search
+
+        version, selection, cap = crosstrack_search(self.cloud)
+        rendering = (version, selection.cache_key, cap)
+        cache = self._json_cache.setdefault(rendering, {})
+        render = self.render.issue_json
+        issues = self.issues
+        for _, issue_id in itertools.islice(reversed(self.by_updated), limit):
+            issue = issues[issue_id]
+            cache[issue_id] = (issue.rev, render(issue, version, selection, cap))
+
+    def forget_json(self, issue: Issue) -> None:
+        """Drop a deleted issue's encodings (their on-demand slots go back to the cache)."""
+        for cache in self._json_cache.values():
+            if cache.pop(issue.id, None) is not None:
+                self._json_admitted = max(0, self._json_admitted - 1)
 
     def set_updated(self, issue: Issue, updated_ms: int) -> None:
         """Move `issue` in the updated index (kept sorted for bisecting `updated >=`)."""
@@ -967,8 +1012,7 @@ class JiraWorld:
         for old in issue.old_keys:
             self.moved_keys.pop(old, None)
         self.deleted_ids.add(issue.id)
-        for key in [k for k in self._json_cache if k[0] == issue.id]:
-            del self._json_cache[key]  # its slots go back to the cache
+        self.forget_json(issue)
         self.emit("jira:issue_deleted", payload, at_ms, issue.project)
 
     def create_link(self, type_name: str, source: Issue, destination: Issue, actor: str, at_ms: int) -> Link:

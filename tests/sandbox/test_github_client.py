@@ -203,3 +203,53 @@ def test_bad_or_missing_token_is_401(sandbox: SandboxHandle) -> None:
     assert response.json()["message"] == "Bad credentials"
     ok = httpx.get(f"{sandbox.github_url}/rate_limit", headers={"Authorization": "Bearer sandbox-token"})
     assert ok.status_code == 200 and ok.json()["resources"]["core"]["limit"] == 5000
+
+
+def test_list_pulls_pages_filters_and_sorts_like_github(sandbox: SandboxHandle) -> None:
+    gh = github_client(sandbox, per_page=3)
+    repo = gh.get_repo("acme/mobile")
+    in_issue_list = {i.number: i for i in repo.get_issues(state="all") if "pull_request" in i._rawData}
+    pulls = list(repo.get_pulls(state="all"))
+    assert sorted(p.number for p in pulls) == sorted(in_issue_list)
+    pages = sandbox.stats()["by_endpoint"]["GET /repos/{owner}/{repo}/pulls"]["200"]
+    assert pages == -(-len(pulls) // 3)  # Link-header paging, one request per page
+    created = [p._rawData["created_at"] for p in pulls]
+    assert created == sorted(created, reverse=True)  # sort=created defaults to desc
+    for pull in pulls:
+        issue = in_issue_list[pull.number]
+        assert (pull.title, pull.state, pull.user.login) == (issue.title, issue.state, issue.user.login)
+        assert pull._rawData["merged_at"] == issue._rawData["pull_request"]["merged_at"]
+        assert pull.issue_url.endswith(f"/repos/acme/mobile/issues/{pull.number}")
+        assert (pull.base.ref, pull.base.repo.full_name, pull.head.repo.full_name) == (
+            "main",
+            "acme/mobile",
+            "acme/mobile",
+        )
+
+    open_ = {p.number for p in repo.get_pulls()}  # state=open by default
+    assert open_ == {n for n, i in in_issue_list.items() if i.state == "open"}
+    updated = [p._rawData["updated_at"] for p in repo.get_pulls(state="closed", sort="updated")]
+    assert updated == sorted(updated)  # other sorts default to asc
+    assert len(updated) == len(in_issue_list) - len(open_)
+
+    one = pulls[0]
+    assert [p.number for p in repo.get_pulls(state="all", head=f"acme:{one.head.ref}")] == [one.number]
+    assert list(repo.get_pulls(state="all", base="release")) == []
+
+
+def test_list_pulls_etag_and_validation(sandbox: SandboxHandle, gh: github.Github) -> None:
+    path = "/repos/acme/web/pulls"
+    status, headers, _ = gh.requester.requestJson("GET", path, parameters={"state": "all"})
+    assert status == 200 and headers["etag"].startswith('W/"')
+    status, _, _ = gh.requester.requestJson(
+        "GET", path, parameters={"state": "all"}, headers={"If-None-Match": headers["etag"]}
+    )
+    assert status == 304
+    sandbox.mutate(tracker="github", op="touch", key="acme/web#3")
+    status, changed, _ = gh.requester.requestJson(
+        "GET", path, parameters={"state": "all"}, headers={"If-None-Match": headers["etag"]}
+    )
+    assert status == 200 and changed["etag"] != headers["etag"]
+    for bad in ({"state": "merged"}, {"sort": "comments"}, {"direction": "up"}):
+        status, _, _ = gh.requester.requestJson("GET", path, parameters=bad)
+        assert status == 422, bad

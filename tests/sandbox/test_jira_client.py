@@ -420,6 +420,51 @@ def test_cloud_dynamic_webhooks_register_list_and_delete(
     assert httpx.get(base, auth=auth).json()["values"] == []
 
 
+def test_webhook_filters_naming_several_projects_hear_about_each_of_them(
+    fresh: SandboxHandle, receiver: tuple[str, list[tuple[dict[str, str], bytes]]]
+) -> None:
+    url, _ = receiver
+    auth = (USER, TOKEN)
+    filters = {
+        "both": "project in (PAY, PLAT)",
+        "pay_and_other": 'project in ("PAY", OPS) AND issuetype = Task',
+        "plat": "project = PLAT",
+        "unevaluated": "project = PAY OR project = PLAT",  # not read: every issue event
+    }
+    hooks = {}
+    for name, jql_filter in filters.items():
+        created = httpx.post(
+            f"{fresh.jira_url}/rest/api/3/webhook",
+            json={"url": url, "webhooks": [{"events": ["jira:issue_created"], "jqlFilter": jql_filter}]},
+            auth=auth,
+        ).json()
+        hooks[created["webhookRegistrationResult"][0]["createdWebhookId"]] = name
+    admin = httpx.post(
+        f"{fresh.jira_url}/rest/webhooks/1.0/webhook",
+        json={
+            "name": "admin",
+            "url": url,
+            "events": ["jira:issue_created"],
+            "filters": {"issue-related-events-section": "project in (PLAT, OPS)"},
+        },
+        auth=auth,
+    )
+    hooks[int(admin.json()["self"].rsplit("/", 1)[1])] = "admin_plat"
+    fresh.mutate(tracker="jira", op="create", project="PAY", type="Task", title="In PAY")
+    fresh.mutate(tracker="jira", op="create", project="PLAT", type="Task", title="In PLAT")
+    heard: dict[str, list[str]] = {name: [] for name in hooks.values()}
+    for delivery in fresh.deliveries(wait=5, full=True, tracker="jira"):
+        if delivery["hook_id"] in hooks:
+            heard[hooks[delivery["hook_id"]]].append(delivery["payload"]["issue"]["fields"]["summary"])
+    assert heard == {
+        "both": ["In PAY", "In PLAT"],
+        "pay_and_other": ["In PAY"],
+        "plat": ["In PLAT"],
+        "unevaluated": ["In PAY", "In PLAT"],
+        "admin_plat": ["In PLAT"],
+    }
+
+
 def test_v2_renders_text_and_v3_renders_documents(cloud: SandboxHandle) -> None:
     auth = (USER, TOKEN)
     v2 = httpx.get(
