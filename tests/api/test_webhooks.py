@@ -15,9 +15,9 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from api.app import create_app
-from api.deps import get_session
 from sync.catalog import apply_config
 from sync.config import load_config
+from sync.db import make_engine, make_sessionmaker, session_scope, upgrade
 from sync.model import InboundEvent
 from sync.runtime import Runtime
 from sync.settings import Settings
@@ -34,20 +34,33 @@ ENV = {
 
 
 @pytest.fixture
-def hooks(engine: Engine, database_url: str, db_session: Session) -> Iterator[TestClient]:
+def committed(scratch_database_url: str) -> Iterator[tuple[Engine, str]]:
+    """A migrated database of the test's own with the example catalog committed: the intake
+    stores deliveries through its own writer and commits (it cannot join a test transaction)."""
+    upgrade(scratch_database_url)
+    engine = make_engine(scratch_database_url)
+    with session_scope(make_sessionmaker(engine)) as session:
+        apply_config(session, load_config(EXAMPLE))
+    yield engine, scratch_database_url
+    engine.dispose()
+
+
+@pytest.fixture
+def db_session(committed: tuple[Engine, str]) -> Iterator[Session]:
+    """What the database holds (a fresh read per query: the intake commits on its own)."""
+    with Session(committed[0]) as session:
+        yield session
+
+
+@pytest.fixture
+def hooks(committed: tuple[Engine, str]) -> Iterator[TestClient]:
+    engine, database_url = committed
     settings = Settings.from_env(
         {}, database_url=database_url, config_file=str(EXAMPLE), webhook_max_bytes=64_000
     )
     runtime = Runtime.build(settings, env=ENV, engine=engine)
     assert runtime.config is not None
-    apply_config(db_session, load_config(EXAMPLE))
     app = create_app(settings, engine=engine, load_config_file=False, runtime=runtime)
-
-    def _session() -> Iterator[Session]:
-        yield db_session
-        db_session.commit()
-
-    app.dependency_overrides[get_session] = _session
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client
 
@@ -156,19 +169,14 @@ def test_unknown_event_is_accepted_as_a_no_op(hooks: TestClient, db_session: Ses
 
 
 def test_without_a_configured_secret_webhooks_are_refused(
-    engine: Engine, database_url: str, db_session: Session
+    committed: tuple[Engine, str], db_session: Session
 ) -> None:
+    engine, database_url = committed
     settings = Settings.from_env({}, database_url=database_url, config_file=str(EXAMPLE))
     runtime = Runtime.build(
         settings, env={"CROSSTRACK_JIRA_TOKEN": "t", "CROSSTRACK_GITHUB_TOKEN": "t"}, engine=engine
     )
-    apply_config(db_session, load_config(EXAMPLE))
     app = create_app(settings, engine=engine, load_config_file=False, runtime=runtime)
-
-    def _session() -> Iterator[Session]:
-        yield db_session
-
-    app.dependency_overrides[get_session] = _session
     with TestClient(app, raise_server_exceptions=False) as client:
         body = b"{}"
         resp = client.post(
@@ -177,3 +185,19 @@ def test_without_a_configured_secret_webhooks_are_refused(
     assert resp.status_code == 403
     assert "no webhook secret" in resp.json()["error"]["message"]
     assert _stored(db_session) == 0
+
+
+def test_a_source_not_yet_loaded_into_the_database_is_404(scratch_database_url: str) -> None:
+    upgrade(scratch_database_url)  # the config file names the source; no config apply happened
+    engine = make_engine(scratch_database_url)
+    settings = Settings.from_env({}, database_url=scratch_database_url, config_file=str(EXAMPLE))
+    runtime = Runtime.build(settings, env=ENV, engine=engine)
+    app = create_app(settings, engine=engine, load_config_file=False, runtime=runtime)
+    body = (FIXTURES / "github-ping.json").read_bytes()
+    with TestClient(app, raise_server_exceptions=False) as client:
+        resp = _github(client, body, event="ping")
+    assert resp.status_code == 404
+    assert "not loaded into the database yet" in resp.json()["error"]["message"]
+    with Session(engine) as session:
+        assert _stored(session) == 0
+    engine.dispose()
