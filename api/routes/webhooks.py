@@ -77,7 +77,7 @@ async def receive(kind: Literal["github", "jira"], source: str, request: Request
     intake: InboxIntake = app.state.intake
     try:
         # Resolves after the commit: the tracker may forget the delivery once it has our 202.
-        inserted = await asyncio.wrap_future(intake.submit(source, meta, payload))
+        inserted = await asyncio.wrap_future(intake.submit(source, meta, payload, raw))
     except SourceNotLoaded as exc:
         raise ApiError(404, str(exc)) from None
     except InboxClosed as exc:

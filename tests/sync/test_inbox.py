@@ -29,7 +29,7 @@ from sync.inbox import (
     SourceNotLoaded,
     store_delivery,
 )
-from sync.model import InboundEvent, Source, WorkItem
+from sync.model import InboundEvent, Source, StatusChange, WorkItem
 from sync.runtime import Runtime
 from sync.settings import Settings
 
@@ -158,3 +158,29 @@ def test_an_older_delivery_in_the_same_batch_never_moves_an_item_back(
     with sessions() as session:
         items = session.execute(select(WorkItem.key, WorkItem.title, WorkItem.remote_updated_at)).all()
     assert items == [("acme/web#5", "Newer title", datetime(2026, 11, 20, 12, tzinfo=UTC))]
+
+
+def test_every_status_change_between_deliveries_of_one_batch_is_recorded(
+    committed: tuple[Engine, sessionmaker[Session], Runtime],
+) -> None:
+    _, sessions, runtime = committed
+    processor = InboxProcessor(sessions, runtime.connector_for)
+    _store(sessions, [("opened", _issue(8, "Eight", "2026-11-20T09:00:00Z"))])
+    assert processor.process_pending() == 1
+    closed = _issue(8, "Eight", "2026-11-20T10:00:00Z")
+    closed["issue"].update(state="closed", closed_at="2026-11-20T10:00:00Z")
+    edited = _issue(8, "Eight, renamed", "2026-11-20T10:30:00Z")
+    edited["issue"].update(state="closed", closed_at="2026-11-20T10:00:00Z")
+    reopened = _issue(8, "Eight, reopened", "2026-11-20T11:00:00Z")
+    _store(sessions, [("closed", closed), ("edited", edited), ("reopened", reopened)])
+    assert processor.process_pending() == 3
+    with sessions() as session:
+        changes = session.execute(
+            select(StatusChange.at, StatusChange.from_status, StatusChange.to_status).order_by(StatusChange.at)
+        ).all()
+        title = session.scalar(select(WorkItem.title))
+    assert changes == [
+        (datetime(2026, 11, 20, 10, tzinfo=UTC), "open", "closed"),
+        (datetime(2026, 11, 20, 11, tzinfo=UTC), "closed", "open"),
+    ]
+    assert title == "Eight, reopened"
