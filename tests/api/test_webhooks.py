@@ -6,12 +6,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from api.app import create_app
@@ -21,6 +22,8 @@ from sync.db import make_engine, make_sessionmaker, session_scope, upgrade
 from sync.model import InboundEvent
 from sync.runtime import Runtime
 from sync.settings import Settings
+from sync.tasks import apply_job_schema
+from tests.conftest import PG_ENV
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "crosstrack.toml"
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "webhooks"
@@ -201,3 +204,30 @@ def test_a_source_not_yet_loaded_into_the_database_is_404(scratch_database_url: 
     with Session(engine) as session:
         assert _stored(session) == 0
     engine.dispose()
+
+
+@pytest.mark.skipif(
+    not os.environ.get(PG_ENV), reason="scaled-out mode runs on PostgreSQL: this runs in the PostgreSQL pass"
+)
+def test_scaled_out_the_inbox_job_is_queued_with_the_rows(committed: tuple[Engine, str]) -> None:
+    engine, database_url = committed
+    apply_job_schema(database_url)
+    settings = Settings.from_env({}, database_url=database_url, config_file=str(EXAMPLE), run_mode="scaled")
+    runtime = Runtime.build(settings, env=ENV, engine=engine)
+    app = create_app(settings, engine=engine, load_config_file=False, runtime=runtime)
+    body = (FIXTURES / "github-issues-opened.json").read_bytes()
+
+    def jobs() -> list[tuple[str, str]]:
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT task_name, status::text FROM procrastinate_jobs ORDER BY id"))
+            return [(r[0], r[1]) for r in rows]
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        assert _github(client, body, delivery="s-1").status_code == 202
+        assert jobs() == [("crosstrack:process_inbox", "todo")]
+        # More deliveries while that job waits: the queueing lock keeps it to one pending job.
+        assert [_github(client, body, delivery=f"s-{n}").status_code for n in range(2, 6)] == [202] * 4
+        assert _github(client, body, delivery="s-1").json()["status"] == "duplicate"
+    assert jobs() == [("crosstrack:process_inbox", "todo")]
+    with Session(engine) as session:
+        assert _stored(session) == 5
