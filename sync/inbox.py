@@ -323,6 +323,7 @@ class InboxIntake:
             )
             if self.defer is not None and any(stored):
                 self.defer(session)
+                _raise_if_aborted(session)
             session.commit()  # durable before any 202 (docs/adr/0010)
         by_pending = dict(zip(map(id, known), stored, strict=True))
         return [
@@ -347,6 +348,19 @@ class InboxIntake:
                 out[name] = sid
                 self._source_ids[name] = (sid, now + self.source_ttl)
         return out
+
+
+def _raise_if_aborted(session: Session) -> None:
+    """PostgreSQL answers COMMIT in an aborted transaction with ROLLBACK, and psycopg does not
+    raise: a failed statement on the driver connection (the job defer) would turn our commit into
+    a silent loss of deliveries about to be answered 202. Fail the batch instead."""
+    raw = session.connection().connection.driver_connection
+    status = getattr(getattr(raw, "info", None), "transaction_status", None)
+    if status is not None and int(status) == _PQ_TRANSACTION_INERROR:
+        raise RuntimeError("the intake transaction was aborted by the job defer")
+
+
+_PQ_TRANSACTION_INERROR = 3  # libpq PQTRANS_INERROR (psycopg.pq.TransactionStatus.INERROR)
 
 
 def _sanitized() -> Exception:
