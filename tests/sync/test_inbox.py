@@ -176,7 +176,9 @@ def test_every_status_change_between_deliveries_of_one_batch_is_recorded(
     assert processor.process_pending() == 3
     with sessions() as session:
         changes = session.execute(
-            select(StatusChange.at, StatusChange.from_status, StatusChange.to_status).order_by(StatusChange.at)
+            select(StatusChange.at, StatusChange.from_status, StatusChange.to_status).order_by(
+                StatusChange.at
+            )
         ).all()
         title = session.scalar(select(WorkItem.title))
     assert changes == [
