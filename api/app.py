@@ -23,10 +23,11 @@ from api.routes import sources as sources_routes
 from api.routes import views as views_routes
 from sync.catalog import apply_config
 from sync.db import make_engine, make_sessionmaker, session_scope
+from sync.inbox import InboxIntake
 from sync.runtime import Runtime
 from sync.scheduler import BackgroundRunner
 from sync.settings import Settings
-from sync.tasks import build_app
+from sync.tasks import build_app, defer_inbox
 
 __all__ = ["create_app"]
 
@@ -68,6 +69,8 @@ def create_app(
             jobs = build_app(settings.database_url)
             jobs.open()
             app.state.jobs = jobs
+            # The inbox job is deferred in the intake's transaction: it commits with the rows or not.
+            app.state.intake.defer = lambda session: defer_inbox(jobs, session)
         elif background and runtime is not None:
             runner = BackgroundRunner(
                 runtime,
@@ -75,9 +78,11 @@ def create_app(
                 reconcile_interval=settings.reconcile_interval_seconds,
             )
             app.state.inbox_wakeup = runner.wakeup
+            app.state.intake.on_stored = runner.wakeup.set
             app.state.runner = runner
             runner.start()
         yield
+        app.state.intake.stop()  # what was accepted is committed; later deliveries get 503
         if runner is not None:
             runner.stop()
         if jobs is not None:
@@ -96,6 +101,7 @@ def create_app(
     app.state.engine = engine
     app.state.runtime = runtime
     app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.intake = InboxIntake(app.state.sessionmaker)
     install_error_handlers(app)
     install_metrics(app)
     app.include_router(health.router)

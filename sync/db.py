@@ -7,8 +7,11 @@ dependency, the task wrapper, the CLI command): services below never commit.
 
 from __future__ import annotations
 
+import threading
+import weakref
+from collections import deque
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +22,14 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import Pool
 
 from alembic import command
 
 __all__ = [
+    "PG_MAX_OVERFLOW",
+    "PG_POOL_SIZE",
+    "FairLock",
     "alembic_config",
     "current_revision",
     "head_revision",
@@ -32,9 +39,16 @@ __all__ = [
     "normalize_url",
     "session_scope",
     "upgrade",
+    "write_lock",
 ]
 
 ALEMBIC_DIR = Path(__file__).resolve().parent.parent / "alembic"
+
+#: PostgreSQL pool: the API runs sync routes on AnyIO's 40 worker threads, and the background
+#: threads (inbox, scheduler, intake writer) need their own connections on top; a pool smaller than
+#: that makes requests queue for a connection (QueuePool's 30 s timeout) instead of for the database.
+PG_POOL_SIZE = 10
+PG_MAX_OVERFLOW = 40
 
 
 def normalize_url(url: str) -> str:
@@ -88,12 +102,79 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("pool_size", PG_POOL_SIZE)
+    kwargs.setdefault("max_overflow", PG_MAX_OVERFLOW)
     # psycopg prepares a statement after its 5th execution and PostgreSQL may then keep a generic
     # plan made when the table was small: a sync into an empty database kept a sequential scan
     # for its per-batch lookups (70 ms and growing per batch). Custom plans: always the right one.
     connect_args = kwargs.setdefault("connect_args", {})
     connect_args.setdefault("options", "-c plan_cache_mode=force_custom_plan")
     return create_engine(url, **kwargs)
+
+
+class FairLock:
+    """A first-come, first-served lock.
+
+    ``threading.Lock`` is not fair: a thread that releases it and asks again at once (a worker
+    looping over batches) usually gets it back before a waiting thread is even scheduled, so the
+    waiter (the webhook intake) can starve. Here waiters are served in arrival order.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._held = False
+        self._queue: deque[object] = deque()
+
+    def acquire(self) -> None:
+        with self._cond:
+            if not self._held and not self._queue:
+                self._held = True
+                return
+            ticket = object()
+            self._queue.append(ticket)
+            while self._held or self._queue[0] is not ticket:
+                self._cond.wait()
+            self._queue.popleft()
+            self._held = True
+
+    def release(self) -> None:
+        with self._cond:
+            if not self._held:
+                raise RuntimeError("release of an unheld FairLock")
+            self._held = False
+            self._cond.notify_all()
+
+    def __enter__(self) -> FairLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+# Keyed by the pool: ``engine.execution_options()`` (what make_sessionmaker binds) is another Engine
+# object over the same pool and file.
+_write_locks: weakref.WeakKeyDictionary[Pool, FairLock] = weakref.WeakKeyDictionary()
+_write_locks_guard = threading.Lock()
+
+
+def write_lock(engine: Engine) -> FairLock | nullcontext[None]:
+    """The in-process writer lock of a SQLite database; a no-op on PostgreSQL.
+
+    SQLite has one writer at a time. Threads of one process that all ``BEGIN IMMEDIATE`` wait in
+    SQLite's busy handler, which *sleeps* (1, 2, 5 … 100 ms) between retries: under load a write
+    waits far longer than the writes before it take. Writers of this process that take this lock
+    around their transaction queue here instead and start the moment the previous one commits.
+    Opt-in: callers that do not take it keep the busy-timeout behaviour (and still exclude each
+    other correctly through SQLite's own lock; other processes always do).
+    """
+    if engine.dialect.name != "sqlite":
+        return nullcontext()
+    with _write_locks_guard:
+        lock = _write_locks.get(engine.pool)
+        if lock is None:
+            lock = _write_locks[engine.pool] = FairLock()
+        return lock
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -103,14 +103,26 @@ def defer_sync(
 
 
 def defer_inbox(app: App, session: Session) -> None:
-    """Queue inbox processing inside ``session``'s transaction (commits or rolls back with it)."""
+    """Queue inbox processing inside ``session``'s transaction (commits or rolls back with it).
+
+    When a job is already pending, procrastinate's insert hits the queueing lock's unique index,
+    and on PostgreSQL a failed statement aborts the whole transaction: the inbox rows inserted
+    before it would then be rolled back by the COMMIT (which PostgreSQL answers with ROLLBACK,
+    silently) after the intake was told they were stored (found by
+    tests/api/test_webhooks.py::test_scaled_out_the_inbox_job_is_queued_with_the_rows). So the
+    defer runs in a savepoint, and only the savepoint is rolled back.
+    """
     raw = session.connection().connection.driver_connection
+    assert raw is not None
     try:
-        app.configure_task(
-            "crosstrack:process_inbox", lock="inbox", queueing_lock="inbox", connection=raw
-        ).defer()
+        # psycopg's own savepoint: procrastinate writes on the driver connection, where
+        # SQLAlchemy's (lazily emitted) begin_nested() would not be.
+        with raw.transaction():
+            app.configure_task(
+                "crosstrack:process_inbox", lock="inbox", queueing_lock="inbox", connection=raw
+            ).defer()
     except exceptions.AlreadyEnqueued:
-        pass  # a pending job will see this row too
+        pass  # only the savepoint was rolled back; a pending job will see these rows too
 
 
 # -- the tasks -------------------------------------------------------------------------------------

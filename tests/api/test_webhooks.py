@@ -6,21 +6,24 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from api.app import create_app
-from api.deps import get_session
 from sync.catalog import apply_config
 from sync.config import load_config
+from sync.db import make_engine, make_sessionmaker, session_scope, upgrade
 from sync.model import InboundEvent
 from sync.runtime import Runtime
 from sync.settings import Settings
+from sync.tasks import apply_job_schema
+from tests.conftest import PG_ENV
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "crosstrack.toml"
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "webhooks"
@@ -34,20 +37,33 @@ ENV = {
 
 
 @pytest.fixture
-def hooks(engine: Engine, database_url: str, db_session: Session) -> Iterator[TestClient]:
+def committed(scratch_database_url: str) -> Iterator[tuple[Engine, str]]:
+    """A migrated database of the test's own with the example catalog committed: the intake
+    stores deliveries through its own writer and commits (it cannot join a test transaction)."""
+    upgrade(scratch_database_url)
+    engine = make_engine(scratch_database_url)
+    with session_scope(make_sessionmaker(engine)) as session:
+        apply_config(session, load_config(EXAMPLE))
+    yield engine, scratch_database_url
+    engine.dispose()
+
+
+@pytest.fixture
+def db_session(committed: tuple[Engine, str]) -> Iterator[Session]:
+    """What the database holds (a fresh read per query: the intake commits on its own)."""
+    with Session(committed[0]) as session:
+        yield session
+
+
+@pytest.fixture
+def hooks(committed: tuple[Engine, str]) -> Iterator[TestClient]:
+    engine, database_url = committed
     settings = Settings.from_env(
         {}, database_url=database_url, config_file=str(EXAMPLE), webhook_max_bytes=64_000
     )
     runtime = Runtime.build(settings, env=ENV, engine=engine)
     assert runtime.config is not None
-    apply_config(db_session, load_config(EXAMPLE))
     app = create_app(settings, engine=engine, load_config_file=False, runtime=runtime)
-
-    def _session() -> Iterator[Session]:
-        yield db_session
-        db_session.commit()
-
-    app.dependency_overrides[get_session] = _session
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client
 
@@ -156,19 +172,14 @@ def test_unknown_event_is_accepted_as_a_no_op(hooks: TestClient, db_session: Ses
 
 
 def test_without_a_configured_secret_webhooks_are_refused(
-    engine: Engine, database_url: str, db_session: Session
+    committed: tuple[Engine, str], db_session: Session
 ) -> None:
+    engine, database_url = committed
     settings = Settings.from_env({}, database_url=database_url, config_file=str(EXAMPLE))
     runtime = Runtime.build(
         settings, env={"CROSSTRACK_JIRA_TOKEN": "t", "CROSSTRACK_GITHUB_TOKEN": "t"}, engine=engine
     )
-    apply_config(db_session, load_config(EXAMPLE))
     app = create_app(settings, engine=engine, load_config_file=False, runtime=runtime)
-
-    def _session() -> Iterator[Session]:
-        yield db_session
-
-    app.dependency_overrides[get_session] = _session
     with TestClient(app, raise_server_exceptions=False) as client:
         body = b"{}"
         resp = client.post(
@@ -177,3 +188,46 @@ def test_without_a_configured_secret_webhooks_are_refused(
     assert resp.status_code == 403
     assert "no webhook secret" in resp.json()["error"]["message"]
     assert _stored(db_session) == 0
+
+
+def test_a_source_not_yet_loaded_into_the_database_is_404(scratch_database_url: str) -> None:
+    upgrade(scratch_database_url)  # the config file names the source; no config apply happened
+    engine = make_engine(scratch_database_url)
+    settings = Settings.from_env({}, database_url=scratch_database_url, config_file=str(EXAMPLE))
+    runtime = Runtime.build(settings, env=ENV, engine=engine)
+    app = create_app(settings, engine=engine, load_config_file=False, runtime=runtime)
+    body = (FIXTURES / "github-ping.json").read_bytes()
+    with TestClient(app, raise_server_exceptions=False) as client:
+        resp = _github(client, body, event="ping")
+    assert resp.status_code == 404
+    assert "not loaded into the database yet" in resp.json()["error"]["message"]
+    with Session(engine) as session:
+        assert _stored(session) == 0
+    engine.dispose()
+
+
+@pytest.mark.skipif(
+    not os.environ.get(PG_ENV), reason="scaled-out mode runs on PostgreSQL: this runs in the PostgreSQL pass"
+)
+def test_scaled_out_the_inbox_job_is_queued_with_the_rows(committed: tuple[Engine, str]) -> None:
+    engine, database_url = committed
+    apply_job_schema(database_url)
+    settings = Settings.from_env({}, database_url=database_url, config_file=str(EXAMPLE), run_mode="scaled")
+    runtime = Runtime.build(settings, env=ENV, engine=engine)
+    app = create_app(settings, engine=engine, load_config_file=False, runtime=runtime)
+    body = (FIXTURES / "github-issues-opened.json").read_bytes()
+
+    def jobs() -> list[tuple[str, str]]:
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT task_name, status::text FROM procrastinate_jobs ORDER BY id"))
+            return [(r[0], r[1]) for r in rows]
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        assert _github(client, body, delivery="s-1").status_code == 202
+        assert jobs() == [("crosstrack:process_inbox", "todo")]
+        # More deliveries while that job waits: the queueing lock keeps it to one pending job.
+        assert [_github(client, body, delivery=f"s-{n}").status_code for n in range(2, 6)] == [202] * 4
+        assert _github(client, body, delivery="s-1").json()["status"] == "duplicate"
+    assert jobs() == [("crosstrack:process_inbox", "todo")]
+    with Session(engine) as session:
+        assert _stored(session) == 5
