@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from connectors.base import Connector
 from connectors.errors import ConnectorError
 from connectors.records import ItemRef, TrackerKind, WorkItemRecord
+from sync.db import write_lock
 from sync.model import Link, Source, SyncCursor, SyncRun, WorkItem
 from sync.programs import recompute_program_membership as recompute_membership
 from sync.writer import ItemWriter, WriteResult, follow_rename, resolve_references, waiting_keys
@@ -162,16 +163,21 @@ class SyncEngine:
                 cursor = None if full else cursor_row.cursor
                 session.commit()
                 writer = ItemWriter(session, source, keep_raw=self.keep_raw, waiting=waiting_keys(session))
+                session.commit()  # no transaction (on SQLite: no write lock) while pages are read
+                lock = write_lock(self.sessions.kw["bind"])
                 pending: list[WorkItemRecord] = []
                 pending_cursor: str | None = None
                 flushed_at = time.monotonic()
 
                 def flush() -> None:
                     nonlocal pending, pending_cursor, flushed_at
-                    summary.written.add(writer.write(pending))
-                    if pending_cursor is not None:
-                        cursor_row.cursor = pending_cursor
-                    session.commit()  # the items and the cursor that follows them, together
+                    # SQLite: queue for the write lock in arrival order with this process's webhook
+                    # intake and inbox worker (docs/adr/0011), not in SQLite's sleeping busy handler.
+                    with lock:
+                        summary.written.add(writer.write(pending))
+                        if pending_cursor is not None:
+                            cursor_row.cursor = pending_cursor
+                        session.commit()  # the items and the cursor that follows them, together
                     pending, pending_cursor, flushed_at = [], None, time.monotonic()
                     if progress:
                         progress(name, summary.written.seen)
