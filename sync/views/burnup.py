@@ -33,7 +33,6 @@ from sync.views.common import (
     item_alias,
     membership_alias,
     view_meta,
-    with_epic,
 )
 
 __all__ = ["BurnupPoint", "BurnupView", "backfill", "burnup", "take_snapshots"]
@@ -66,7 +65,7 @@ class BurnupView(BaseModel):
 def _item_rows(session: Session, program: Program) -> list[Any]:
     w, pi = item_alias("w"), membership_alias("pi")
     stmt: Select[Any] = select(pi.work_item_id).select_from(pi).join(w, w.id == pi.work_item_id)
-    stmt, epic_id = with_epic(stmt, w)
+    epic_id = pi.epic_id
     entered = entered_at_expr(session, program, w, pi)
     stmt = stmt.with_only_columns(
         w.id,
