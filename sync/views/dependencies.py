@@ -244,7 +244,7 @@ def _load_links(session: Session, program: Program, *, unsatisfied_only: bool = 
     # indexes alone, then their rows (planners otherwise join every link before discarding).
     inbound = [
         link_id
-        for (link_id,) in session.execute(
+        for (link_id,) in session.connection().execute(
             select(Link.id)
             .select_from(pb)
             .join(Link, and_(Link.to_item_id == pb.work_item_id, Link.type == LinkType.BLOCKS))
@@ -270,9 +270,11 @@ def _load_links(session: Session, program: Program, *, unsatisfied_only: bool = 
         not_done = or_(a.id.is_(None), a.status_category != StatusCategory.DONE)
         from_member = from_member.where(not_done)
         to_member = to_member.where(not_done)
-    rows: list[Any] = list(session.execute(from_member).all())
+    # Core execution: plain rows, without the ORM's per-row result machinery (columns only here).
+    conn = session.connection()
+    rows: list[Any] = list(conn.execute(from_member).all())
     if inbound:
-        rows += session.execute(to_member).all()
+        rows += conn.execute(to_member).all()
     rows.sort(key=lambda r: r[0])  # by link id: a stable output
     teams = dict(session.execute(select(Team.id, Team.slug)).all())
     # The ends' epics in separate small queries (joining more aliases of work_item into the link
@@ -329,7 +331,7 @@ def _classify(links: list[_Link], forecast: Mapping[str, date] | None = None) ->
     graph: dict[str, set[str]] = defaultdict(set)
     for link in unsatisfied:
         graph[link.blocker.key].add(link.blocked.key)
-    component = _strongly_connected(graph)
+    component = _strongly_connected(_cyclic_core(graph))
     for link in unsatisfied:
         u, v = link.blocker.key, link.blocked.key
         if u == v or (component.get(u) is not None and component.get(u) == component.get(v)):
@@ -354,6 +356,33 @@ def _off_track_reason(link: _Link, forecast: Mapping[str, date]) -> str | None:
     if blocker.status is StatusCategory.TODO and blocked.status is StatusCategory.IN_PROGRESS:
         return f"{blocker.key} has not started while {blocked.key} is in progress"
     return None
+
+
+def _cyclic_core(graph: Mapping[str, set[str]]) -> dict[str, set[str]]:
+    """The part of ``graph`` that can hold cycles: nodes without a way in or a way out (repeatedly)
+    are on none. Dependency graphs are mostly chains, so this leaves little for Tarjan to walk."""
+    succ: dict[str, set[str]] = {u: set(vs) for u, vs in graph.items()}
+    pred: dict[str, set[str]] = defaultdict(set)
+    for u, vs in graph.items():
+        for v in vs:
+            pred[v].add(u)
+            succ.setdefault(v, set())
+    queue = [n for n in succ if not succ[n] or not pred.get(n)]
+    removed: set[str] = set()
+    while queue:
+        node = queue.pop()
+        if node in removed:
+            continue
+        removed.add(node)
+        for v in succ[node]:
+            pred[v].discard(node)
+            if not pred[v] and v not in removed:
+                queue.append(v)
+        for u in pred.get(node, ()):
+            succ[u].discard(node)
+            if not succ[u] and u not in removed:
+                queue.append(u)
+    return {u: vs for u, vs in succ.items() if u not in removed}
 
 
 def _strongly_connected(graph: Mapping[str, Iterable[str]]) -> dict[str, int]:

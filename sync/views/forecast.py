@@ -42,6 +42,7 @@ __all__ = [
     "ForecastEntry",
     "ForecastView",
     "cached_forecast",
+    "clear_forecast_cache",
     "fingerprint_columns",
     "fold_fingerprint",
     "forecast",
@@ -180,6 +181,12 @@ def program_fingerprint(session: Session, program_id: int) -> tuple[Any, ...]:
 _CACHE: OrderedDict[tuple[Any, ...], ForecastView] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
 _CACHE_SIZE = 64
+
+
+def clear_forecast_cache() -> None:
+    """Forget every cached forecast (benchmarks measure the first request after a change)."""
+    with _CACHE_LOCK:
+        _CACHE.clear()
 
 
 def cached_forecast(

@@ -203,7 +203,7 @@ def grouped_rows(session: Session, program: Program) -> GroupedRows:
     )
     figures: list[tuple[int | None, int | None, tuple[float, ...]]] = []
     member_epics: set[int] = set()
-    for team_id, epic_id, epic_self, n, *values in session.execute(stmt):
+    for team_id, epic_id, epic_self, n, *values in session.connection().execute(stmt):
         if epic_self is not None:
             member_epics.add(epic_self)
         if n:

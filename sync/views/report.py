@@ -163,17 +163,18 @@ def _previous(session: Session, program: Program) -> ProgramReport | None:
 
 
 def _done_since(session: Session, program: Program, since: datetime, teams: dict[int, str]) -> list[DoneItem]:
+    # The last move to done per item, looked up per done member through (work_item_id, at):
+    # grouping the whole status history first reads every change of the database.
     last_done = (
-        select(StatusChange.work_item_id, func.max(StatusChange.at).label("at"))
-        .where(StatusChange.to_category == StatusCategory.DONE)
-        .group_by(StatusChange.work_item_id)
-        .subquery()
+        select(func.max(StatusChange.at))
+        .where(StatusChange.work_item_id == WorkItem.id, StatusChange.to_category == StatusCategory.DONE)
+        .correlate(WorkItem)
+        .scalar_subquery()
     )
-    when = func.coalesce(last_done.c.at, WorkItem.resolved_at)
+    when = func.coalesce(last_done, WorkItem.resolved_at)
     rows = session.execute(
         select(WorkItem.key, WorkItem.title, WorkItem.team_id, when)
         .join(ProgramItem, ProgramItem.work_item_id == WorkItem.id)
-        .outerjoin(last_done, last_done.c.work_item_id == WorkItem.id)
         .where(
             ProgramItem.program_id == program.id,
             WorkItem.deleted_at.is_(None),
@@ -265,7 +266,8 @@ def generate_report(
     prog = progress(session, slug, at, stale_after_minutes)
     fc = cached_forecast(session, slug, at, trials=REPORT_TRIALS, stale_after_minutes=stale_after_minutes)
     found = risks(session, slug, at, stale_after_minutes=stale_after_minutes, forecast_view=fc)
-    links = load_graph(session, program)
+    # Satisfied links appear nowhere in the report: only the others are loaded.
+    links = load_graph(session, program, unsatisfied_only=True)
 
     blocked: dict[str, BlockedItem] = {}
     waiting: Counter[str] = Counter()

@@ -221,9 +221,18 @@ def _member_facts(session: Session, program: Program, at: datetime, stale_days: 
     remaining: dict[int | None, tuple[int, int, datetime | None]] = {}
     total = n_added = n_removed = 0
     parts: list[tuple[Any, ...]] = []
-    for team_id, counted, status, wont_do, unestimated, n, created, n_add, n_rem, *fp in session.execute(
-        per_team
-    ):
+    for (
+        team_id,
+        counted,
+        status,
+        wont_do,
+        unestimated,
+        n,
+        created,
+        n_add,
+        n_rem,
+        *fp,
+    ) in session.connection().execute(per_team):
         parts.append(tuple(fp))
         if not counted:
             continue
@@ -249,7 +258,7 @@ def _member_facts(session: Session, program: Program, at: datetime, stale_days: 
             or 0
         )
     candidates = list(
-        session.execute(
+        session.connection().execute(
             members.with_only_columns(
                 w.key,
                 w.kind,
