@@ -34,6 +34,7 @@ from sync.model import Link, Program, StatusChange, Team, WorkItem
 from sync.views.common import (
     DEFAULT_STALE_AFTER_MINUTES,
     ViewMeta,
+    gc_paused,
     get_program,
     ids_in,
     item_alias,
@@ -559,6 +560,7 @@ def _node_for(end: _End, rollup: Rollup, ident: str) -> Node:
 _RANK = {state: index for index, state in enumerate(_SEVERITY)}
 
 
+@gc_paused()
 def dependency_graph(
     session: Session,
     slug: str,
@@ -695,6 +697,7 @@ def to_mermaid(graph: DependencyGraph) -> str:
 # -- team matrix ----------------------------------------------------------------------------------
 
 
+@gc_paused()
 def team_matrix(
     session: Session,
     slug: str,
@@ -763,6 +766,7 @@ def cycle_days_by_team(session: Session, as_of: datetime, window_days: int = 90)
     return {team: statistics.median(values) for team, values in spans.items()}
 
 
+@gc_paused()
 def critical_path(
     session: Session,
     slug: str,

@@ -32,6 +32,7 @@ from sync.views.common import (
     CONTAINER_KINDS,
     DEFAULT_STALE_AFTER_MINUTES,
     ViewMeta,
+    gc_paused,
     get_program,
     item_alias,
     membership_alias,
@@ -178,11 +179,6 @@ def program_fingerprint(session: Session, program_id: int) -> tuple[Any, ...]:
     return fold_fingerprint([tuple(row)])
 
 
-_CACHE: OrderedDict[tuple[Any, ...], ForecastView] = OrderedDict()
-_CACHE_LOCK = threading.Lock()
-_CACHE_SIZE = 64
-
-
 def clear_forecast_cache() -> None:
     """Forget every cached forecast (benchmarks measure the first request after a change)."""
     with _CACHE_LOCK:
@@ -257,6 +253,7 @@ def _status(remaining: int, p50: date | None, p85: date | None, due: date | None
     return "at_risk" if p50 <= due else "off_track"
 
 
+@gc_paused()
 def forecast(
     session: Session,
     slug: str,
@@ -268,11 +265,12 @@ def forecast(
     today = at.date()
     program = get_program(session, slug)
     w, pi = item_alias("w"), membership_alias("pi")
-    stmt: Select[Any] = select(pi.work_item_id).select_from(pi).join(w, w.id == pi.work_item_id)
     epic_id = pi.epic_id
     live = or_(w.resolution.is_(None), w.resolution != Resolution.WONT_DO)
-    stmt = (
-        stmt.with_only_columns(w.team_id, epic_id, func.count(), func.coalesce(func.sum(w.estimate), 0.0))
+    stmt: Select[Any] = (
+        select(w.team_id, epic_id, func.count(), func.coalesce(func.sum(w.estimate), 0.0))
+        .select_from(pi)
+        .join(w, w.id == pi.work_item_id)
         .where(
             pi.program_id == program.id,
             w.kind.not_in(CONTAINER_KINDS),

@@ -26,6 +26,7 @@ from sync.views.common import (
     ViewMeta,
     as_datetime,
     entered_at_expr,
+    gc_paused,
     get_program,
     ids_in,
     item_alias,
@@ -211,6 +212,7 @@ def grouped_rows(session: Session, program: Program) -> GroupedRows:
     return GroupedRows(figures, member_epics)
 
 
+@gc_paused()
 def progress(
     session: Session,
     slug: str,

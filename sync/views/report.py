@@ -35,7 +35,13 @@ from sync.model import (
     WorkItem,
     WorkItemRelease,
 )
-from sync.views.common import CONTAINER_KINDS, DEFAULT_STALE_AFTER_MINUTES, SourceFreshness, get_program
+from sync.views.common import (
+    CONTAINER_KINDS,
+    DEFAULT_STALE_AFTER_MINUTES,
+    SourceFreshness,
+    gc_paused,
+    get_program,
+)
 from sync.views.dependencies import EdgeState, load_graph
 from sync.views.forecast import cached_forecast
 from sync.views.progress import progress
@@ -242,6 +248,7 @@ def _rag(
     return "green", reasons
 
 
+@gc_paused()
 def generate_report(
     session: Session,
     slug: str,

@@ -27,6 +27,7 @@ from sync.views.common import (
     ViewMeta,
     as_datetime,
     entered_at_expr,
+    gc_paused,
     get_program,
     item_alias,
     membership_alias,
@@ -440,6 +441,7 @@ def _forecast_risks(program: Program, fc: ForecastView) -> list[Risk]:
     return out
 
 
+@gc_paused()
 def risks(
     session: Session,
     slug: str,
