@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Select, and_, case, func, or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from connectors.records import ItemKind, Resolution, StatusCategory
@@ -267,7 +267,7 @@ def forecast(
     w, pi = item_alias("w"), membership_alias("pi")
     epic_id = pi.epic_id
     live = or_(w.resolution.is_(None), w.resolution != Resolution.WONT_DO)
-    stmt: Select[Any] = (
+    stmt = (
         select(w.team_id, epic_id, func.count(), func.coalesce(func.sum(w.estimate), 0.0))
         .select_from(pi)
         .join(w, w.id == pi.work_item_id)
