@@ -281,7 +281,7 @@ def forecast(
         .group_by(w.team_id, epic_id)
     )
     remaining: dict[tuple[int | None, int | None], tuple[int, float]] = {
-        (team, epic): (int(n), float(points)) for team, epic, n, points in session.execute(stmt)
+        (team, epic): (int(n), float(points or 0.0)) for team, epic, n, points in session.execute(stmt)
     }
     epic_rows = session.execute(
         select(WorkItem.id, WorkItem.key, WorkItem.title, WorkItem.due_date)
