@@ -203,7 +203,9 @@ def _keys(session: Session, item_ids: set[int]) -> dict[int, str]:
     return {row[0]: row[1] for row in session.execute(stmt)}
 
 
-def _load_links(session: Session, program: Program, *, unsatisfied_only: bool = False) -> list[_Link]:
+def _load_links(
+    session: Session, program: Program, *, unsatisfied_only: bool = False, with_epics: bool = True
+) -> list[_Link]:
     """Blocks links touching the program, with both ends (``unsatisfied_only``: blocker not done)."""
     a, b = item_alias("a"), item_alias("b")
     pa, pb = membership_alias("pa"), membership_alias("pb")
@@ -282,10 +284,10 @@ def _load_links(session: Session, program: Program, *, unsatisfied_only: bool = 
     # query takes PostgreSQL past its join-planning limits at 1M items): a member end's epic is on
     # its membership row (kept by membership recompute); ends outside the program (few: the
     # program's boundary) have none, so their parents are walked.
-    member_epics = {r[i] for r in rows for i in (24, 25) if r[i] is not None}
+    member_epics = {r[i] for r in rows for i in (24, 25) if r[i] is not None} if with_epics else set()
     epic_key_of = _keys(session, member_epics)
     outside = {r[i] for r in rows for i, m in ((6, 22), (14, 23)) if r[i] is not None and r[m] is None}
-    epic_keys = epic_keys_of(session, outside) if outside else {}
+    epic_keys = epic_keys_of(session, outside) if outside and with_epics else {}
     out: list[_Link] = []
     for r in rows:
         ends = []
@@ -469,13 +471,15 @@ def load_graph(
     forecast: Mapping[str, date] | None = None,
     *,
     unsatisfied_only: bool = False,
+    with_epics: bool = True,
 ) -> list[_Link]:
     """Item-level links with their states (used by the risks and report too).
 
     ``unsatisfied_only`` leaves out links whose blocker is done (they are ``satisfied`` whatever
     else holds, and cycles are found among the others only): for callers that skip them anyway.
+    ``with_epics=False`` leaves the ends' epics unknown, for callers that do not show them.
     """
-    links = _load_links(session, program, unsatisfied_only=unsatisfied_only)
+    links = _load_links(session, program, unsatisfied_only=unsatisfied_only, with_epics=with_epics)
     _classify(links, forecast)
     return links
 
@@ -705,7 +709,7 @@ def team_matrix(
     stale_after_minutes: int = DEFAULT_STALE_AFTER_MINUTES,
 ) -> TeamMatrix:
     program = get_program(session, slug)
-    links = load_graph(session, program)
+    links = load_graph(session, program, unsatisfied_only=True, with_epics=False)
     cells: dict[tuple[str, str], MatrixCell] = {}
     for link in links:
         if link.state is EdgeState.SATISFIED:
@@ -781,7 +785,7 @@ def critical_path(
     """
     at = as_of or datetime.now(UTC)
     program = get_program(session, slug)
-    links = load_graph(session, program)
+    links = load_graph(session, program, unsatisfied_only=True, with_epics=False)
     cycle_days = cycle_days_by_team(session, at)
     ends: dict[str, _End] = {}
     graph: dict[str, list[str]] = defaultdict(list)

@@ -274,7 +274,7 @@ def generate_report(
     fc = cached_forecast(session, slug, at, trials=REPORT_TRIALS, stale_after_minutes=stale_after_minutes)
     found = risks(session, slug, at, stale_after_minutes=stale_after_minutes, forecast_view=fc)
     # Satisfied links appear nowhere in the report: only the others are loaded.
-    links = load_graph(session, program, unsatisfied_only=True)
+    links = load_graph(session, program, unsatisfied_only=True, with_epics=False)
 
     blocked: dict[str, BlockedItem] = {}
     waiting: Counter[str] = Counter()

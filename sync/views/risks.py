@@ -112,7 +112,7 @@ def _plural(n: int, word: str) -> str:
 def _dependency_risks(session: Session, program: Program, fc: ForecastView | None) -> list[Risk]:
     out: list[Risk] = []
     # Satisfied links raise no risk and take no part in cycles: only the others are loaded.
-    links = load_graph(session, program, unsatisfied_only=True)
+    links = load_graph(session, program, unsatisfied_only=True, with_epics=False)
     cycles: dict[str, list[Any]] = defaultdict(list)
     blocked: dict[str, list[Any]] = defaultdict(list)
     for link in links:
