@@ -18,12 +18,13 @@ from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Select, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from connectors.records import Resolution, StatusCategory
 from sync.model import Program, ProgramItem, ProgramSnapshot, StatusChange, Team, WorkItem
+from sync.views import examples
 from sync.views.common import (
     CONTAINER_KINDS,
     DEFAULT_STALE_AFTER_MINUTES,
@@ -54,6 +55,8 @@ class BurnupPoint(BaseModel):
 
 
 class BurnupView(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.BURNUP]})
+
     meta: ViewMeta
     dimension: str
     key: str

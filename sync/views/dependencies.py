@@ -24,13 +24,14 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import BigInteger, Integer, and_, case, null, or_, select
 from sqlalchemy.orm import Session
 
 from connectors.records import LinkType, Resolution, StatusCategory
 from sync.membership import nearest_epics
 from sync.model import Link, Program, StatusChange, Team, WorkItem
+from sync.views import examples
 from sync.views.common import (
     DEFAULT_STALE_AFTER_MINUTES,
     ViewMeta,
@@ -106,6 +107,8 @@ class Edge(BaseModel):
 
 
 class DependencyGraph(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.DEPENDENCIES]})
+
     meta: ViewMeta
     rollup: Rollup
     nodes: list[Node]
@@ -122,6 +125,8 @@ class MatrixCell(BaseModel):
 
 
 class TeamMatrix(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.TEAM_MATRIX]})
+
     meta: ViewMeta
     teams: list[str] = Field(description="Row/column order of `matrix` ('(none)' = no team / external).")
     matrix: list[list[int]] = Field(description="matrix[i][j]: open dependencies where team i blocks team j.")
@@ -138,6 +143,8 @@ class PathStep(BaseModel):
 
 
 class CriticalPath(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.CRITICAL_PATH]})
+
     meta: ViewMeta
     target_date: date | None
     steps: list[PathStep]

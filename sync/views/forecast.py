@@ -22,12 +22,13 @@ from collections import OrderedDict, defaultdict
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from connectors.records import ItemKind, Resolution, StatusCategory
 from sync.model import ProgramItem, StatusChange, Team, WorkItem
+from sync.views import examples
 from sync.views.common import (
     CONTAINER_KINDS,
     DEFAULT_STALE_AFTER_MINUTES,
@@ -76,6 +77,8 @@ class ForecastEntry(BaseModel):
 
 
 class ForecastView(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.FORECAST]})
+
     meta: ViewMeta
     trials: int
     seed: int

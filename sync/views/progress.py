@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import and_, case, func, null, or_, select
 from sqlalchemy.orm import Session
 
 from connectors.records import ItemKind, Resolution, StatusCategory
 from sync.model import Program, ProgramItemRemoval, Team, WorkItem
+from sync.views import examples
 from sync.views.common import (
     CONTAINER_KINDS,
     DEFAULT_STALE_AFTER_MINUTES,
@@ -75,6 +76,8 @@ class TeamProgress(ProgressCounts):
 
 
 class ProgressView(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.PROGRESS]})
+
     meta: ViewMeta
     baseline_date: date | None
     target_date: date | None

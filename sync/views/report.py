@@ -20,7 +20,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
@@ -35,6 +35,7 @@ from sync.model import (
     WorkItem,
     WorkItemRelease,
 )
+from sync.views import examples
 from sync.views.common import (
     CONTAINER_KINDS,
     DEFAULT_STALE_AFTER_MINUTES,
@@ -123,6 +124,8 @@ class TeamPair(BaseModel):
 
 
 class ReportContent(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.REPORT]})
+
     id: int | None = Field(None, description="Stored report id (null for a preview).")
     program: str
     name: str
@@ -151,6 +154,8 @@ class ReportContent(BaseModel):
 
 
 class ReportSummary(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.REPORT_SUMMARY]})
+
     id: int
     created_at: datetime
     period_start: date

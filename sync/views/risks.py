@@ -15,12 +15,13 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from connectors.records import ItemKind, Resolution, StatusCategory
 from sync.model import Program, ProgramItemRemoval, Team
+from sync.views import examples
 from sync.views.common import (
     CONTAINER_KINDS,
     DEFAULT_STALE_AFTER_MINUTES,
@@ -72,6 +73,8 @@ class Risk(BaseModel):
 
 
 class RiskView(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.RISKS]})
+
     meta: ViewMeta
     risks: list[Risk]
     counts: dict[str, int] = Field(description="Risks per severity.")
