@@ -207,7 +207,7 @@ def grouped_rows(session: Session, program: Program) -> GroupedRows:
     )
     figures: list[tuple[int | None, int | None, tuple[float, ...]]] = []
     member_epics: set[int] = set()
-    for team_id, epic_id, epic_self, n, *values in session.connection().execute(stmt):
+    for team_id, epic_id, epic_self, n, *values in session.connection().execute(stmt).all():
         if epic_self is not None:
             member_epics.add(epic_self)
         if n:

@@ -236,7 +236,7 @@ def _member_facts(session: Session, program: Program, at: datetime, stale_days: 
         n_add,
         n_rem,
         *fp,
-    ) in session.connection().execute(per_team):
+    ) in session.connection().execute(per_team).all():
         parts.append(tuple(fp))
         if not counted:
             continue
@@ -262,7 +262,8 @@ def _member_facts(session: Session, program: Program, at: datetime, stale_days: 
             or 0
         )
     candidates = list(
-        session.connection().execute(
+        session.connection()
+        .execute(
             members.with_only_columns(
                 w.key,
                 w.kind,
@@ -282,6 +283,7 @@ def _member_facts(session: Session, program: Program, at: datetime, stale_days: 
                 ),
             )
         )
+        .all()
     )
     return _MemberFacts(
         candidates=candidates,
