@@ -25,7 +25,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import BigInteger, Integer, and_, case, null, or_, select
+from sqlalchemy import BigInteger, Integer, String, and_, case, null, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
 from connectors.records import LinkType, Resolution, StatusCategory
@@ -210,23 +210,33 @@ def _keys(session: Session, item_ids: set[int]) -> dict[int, str]:
     return {row[0]: row[1] for row in session.execute(stmt)}
 
 
+_STATUS: dict[str | None, StatusCategory] = {c.value: c for c in StatusCategory}
+_RESOLUTION: dict[str | None, Resolution] = {r.value: r for r in Resolution}
+
+
+def _text(column: Any) -> Any:
+    return type_coerce(column, String())
+
+
 def _load_links(
     session: Session, program: Program, *, unsatisfied_only: bool = False, with_epics: bool = True
 ) -> list[_Link]:
     """Blocks links touching the program, with both ends (``unsatisfied_only``: blocker not done)."""
     a, b = item_alias("a"), item_alias("b")
     pa, pb = membership_alias("pa"), membership_alias("pb")
+    # Enumerations read as their stored strings and mapped below with one dict lookup: the
+    # per-column enum processing costs more than the rest of a row.
     base: list[Any] = [
         Link.id,
         Link.created_at,
-        Link.from_tracker,
+        _text(Link.from_tracker),
         Link.from_key,
-        Link.to_tracker,
+        _text(Link.to_tracker),
         Link.to_key,
     ]
     for end in (a, b):
-        base += [end.id, end.title, end.url, end.kind, end.status_category, end.resolution, end.team_id]
-        base += [end.due_date]
+        base += [end.id, end.title, end.url, _text(end.kind), _text(end.status_category)]
+        base += [_text(end.resolution), end.team_id, end.due_date]
     no_program = null().cast(Integer())
     no_epic = null().cast(BigInteger())
     # Driven from the program's membership rows through the link indexes, in two parts that
@@ -313,10 +323,10 @@ def _load_links(
                     item_id=item_id,
                     title=title,
                     url=url,
-                    tracker=tracker.value,
-                    kind=kind.value if kind is not None else None,
-                    status=status,
-                    resolution=resolution,
+                    tracker=tracker,
+                    kind=kind,
+                    status=_STATUS.get(status),
+                    resolution=_RESOLUTION.get(resolution),
                     team=teams.get(team_id) if team_id is not None else None,
                     epic=epic,
                     due=due,
@@ -502,17 +512,16 @@ def _node_id(end: _End, rollup: Rollup) -> str:
     return end.key
 
 
-def _node(**values: Any) -> Node:
-    return trusted(Node, values)
+def _node(**values: Any) -> dict[str, Any]:
+    return values
 
 
 def _edge(**values: Any) -> Edge:
     return trusted(Edge, values)
 
 
-def _node_for(end: _End, rollup: Rollup, ident: str) -> Node:
-    # Nodes and edges are built without re-validation (a graph has thousands): every value
-    # comes typed from the query.
+def _node_for(end: _End, rollup: Rollup, ident: str) -> dict[str, Any]:
+    """A node's fields; the graph turns them into a :class:`Node` once complete."""
     if rollup == "team" and end.item_id is not None:
         return _node(
             id=ident,
@@ -583,7 +592,7 @@ def dependency_graph(
     program = get_program(session, slug)
     links = load_graph(session, program, forecast)
     counts = {s.value: 0 for s in EdgeState}
-    nodes: dict[str, Node] = {}
+    nodes: dict[str, dict[str, Any]] = {}  # fields, made Node once complete
     members: dict[str, set[str]] = defaultdict(set)
     edges: dict[tuple[str, str], list[_Link]] = defaultdict(list)
     for link in links:
@@ -594,14 +603,16 @@ def dependency_graph(
             known = nodes.get(ident)
             if known is None:
                 nodes[ident] = _node_for(end, rollup, ident)
-            elif end.in_program and not known.in_program:
-                known.in_program = True
+            elif end.in_program and not known["in_program"]:
+                known["in_program"] = True
             members[ident].add(end.key)
             ids.append(ident)
         if ids[0] != ids[1] or rollup == "item":
             edges[(ids[0], ids[1])].append(link)
+    # Nodes and edges are built without re-validation (a graph has thousands): every value
+    # comes typed from the query.
     for node_id, node in nodes.items():
-        node.items = len(members[node_id])
+        node["items"] = len(members[node_id])
     out_edges = []
     for (u, v), group in sorted(edges.items()):
         if len(group) == 1:
@@ -642,7 +653,7 @@ def dependency_graph(
     return DependencyGraph(
         meta=view_meta(session, program, as_of, stale_after_minutes),
         rollup=rollup,
-        nodes=sorted(nodes.values(), key=lambda n: n.id),
+        nodes=[trusted(Node, nodes[node_id]) for node_id in sorted(nodes)],
         edges=out_edges,
         counts=counts,
     )
