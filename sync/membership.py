@@ -5,23 +5,34 @@ An item is in a program when a scope rule matches it (``scope``), when the progr
 (``descendant``: an in-scope epic brings its stories and their sub-tasks). Recomputed after each
 sync run and whenever a program changes; the stored rows are diffed, not rewritten, so
 ``added_at`` keeps telling when an item entered the scope (scope added since the baseline).
+
+Each member row also stores the member's nearest epic ancestor (``epic_id``), refreshed by every
+recompute (:func:`refresh_member_epics`): the views group by it instead of joining parents in
+every request (docs/adr/0010-fast-program-views.md). A parent change is therefore reflected when
+membership is (the same recompute: end of each sync run, settled webhook batches).
 """
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
+from connectors.records import ItemKind
 from sync.model import Program, ProgramItem, Release, Source, WorkItem, WorkItemRelease
 from sync.scope import ItemFacts, Predicate, UnsupportedScopeRule, compile_rule
 
-__all__ = ["MembershipProblem", "recompute_membership"]
+__all__ = ["EPIC_DEPTH", "MembershipProblem", "nearest_epics", "recompute_membership", "refresh_member_epics"]
+
+#: How far up the parent chain an item's epic is looked for (real hierarchies are
+#: initiative > epic > story > sub-task; the bound also stops a parent cycle).
+EPIC_DEPTH = 4
+_CHUNK = 5000
 
 log = logging.getLogger("crosstrack.sync.membership")
 
@@ -143,7 +154,74 @@ def recompute_membership(session: Session, program_ids: Sequence[int] | None = N
                 )
         counts[program.slug] = len(desired)
     session.flush()
+    refresh_member_epics(session, [program.id for program, _, _ in compiled])
     return counts
+
+
+def nearest_epics(session: Session, item_ids: Sequence[int]) -> dict[int, int]:
+    """item id -> id of its nearest epic ancestor within :data:`EPIC_DEPTH` levels (others left out).
+
+    Walks up one level per round of primary-key lookups: joining parent aliases of a 1M-row table
+    makes PostgreSQL hash the whole table. Deleted ancestors still count (as the views always did).
+    """
+    out: dict[int, int] = {}
+    node_of: dict[int, int] = {}  # item -> the ancestor being looked at
+    for item_id, (_, parent_id) in _kinds_and_parents(session, item_ids).items():
+        if parent_id is not None:
+            node_of[item_id] = parent_id
+    for _ in range(EPIC_DEPTH):
+        if not node_of:
+            break
+        rows = _kinds_and_parents(session, set(node_of.values()))
+        nxt: dict[int, int] = {}
+        for item_id, node in node_of.items():
+            row = rows.get(node)
+            if row is None:
+                continue
+            kind, parent_id = row
+            if kind is ItemKind.EPIC:
+                out[item_id] = node
+            elif parent_id is not None:
+                nxt[item_id] = parent_id
+        node_of = nxt
+    return out
+
+
+def _kinds_and_parents(session: Session, ids: Iterable[int]) -> dict[int, tuple[ItemKind, int | None]]:
+    out: dict[int, tuple[ItemKind, int | None]] = {}
+    ordered = sorted(ids)
+    for i in range(0, len(ordered), _CHUNK):
+        for item_id, kind, parent_id in session.execute(
+            select(WorkItem.id, WorkItem.kind, WorkItem.parent_id).where(
+                WorkItem.id.in_(ordered[i : i + _CHUNK])
+            )
+        ):
+            out[item_id] = (kind, parent_id)
+    return out
+
+
+def refresh_member_epics(session: Session, program_ids: Sequence[int] | None = None) -> int:
+    """Bring ``ProgramItem.epic_id`` in line with the parent hierarchy; return the rows changed.
+
+    Called by :func:`recompute_membership`; only rows whose epic changed are written.
+    """
+    query = select(ProgramItem.program_id, ProgramItem.work_item_id, ProgramItem.epic_id)
+    if program_ids is not None:
+        if not program_ids:
+            return 0
+        query = query.where(ProgramItem.program_id.in_(program_ids))
+    rows = session.execute(query).all()
+    epics = nearest_epics(session, sorted({item_id for _, item_id, _ in rows}))
+    changed: list[dict[str, Any]] = [
+        {"program_id": pid, "work_item_id": iid, "epic_id": epics.get(iid)}
+        for pid, iid, current in rows
+        if epics.get(iid) != current
+    ]
+    for chunk in _chunks(changed, 1000):
+        session.execute(update(ProgramItem), chunk)  # ORM bulk UPDATE by primary key
+    if changed:
+        session.flush()
+    return len(changed)
 
 
 def _chunks(seq: Sequence[Any], size: int) -> list[Sequence[Any]]:

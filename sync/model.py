@@ -370,7 +370,11 @@ class StatusChange(Base):
 
 
 class ProgramItem(Base):
-    """Program membership, recomputed from scope rules; ``reason`` says why an item is in."""
+    """Program membership, recomputed from scope rules; ``reason`` says why an item is in.
+
+    Also holds facts the views derive per member and would otherwise recompute per request
+    (docs/adr/0010-fast-program-views.md): ``epic_id``.
+    """
 
     __tablename__ = "program_item"
 
@@ -380,6 +384,10 @@ class ProgramItem(Base):
     )
     reason: Mapped[str] = mapped_column(String(16))  # scope | explicit | descendant
     added_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: The member's nearest epic ancestor (``sync.views.common.EPIC_DEPTH`` levels up), kept by
+    #: :func:`sync.membership.refresh_member_epics` so the views group by epic without walking
+    #: parents in every query.
+    epic_id: Mapped[int | None] = mapped_column(ForeignKey("work_item.id", ondelete="SET NULL"), index=True)
 
 
 class ProgramSnapshot(Base):

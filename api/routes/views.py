@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from api.deps import DbSession, Editor, Viewer
 from api.errors import ApiError, error_responses
+from api.routes.programs import SlugPath  # one definition of a program slug in a path
 from sync.model import Program
 from sync.views.burnup import BurnupView, burnup
 from sync.views.dependencies import (
@@ -34,16 +35,6 @@ router = APIRouter(
     dependencies=[Viewer],
     responses=error_responses(401, 403, 404, 422),
 )
-
-SlugPath = Annotated[
-    str,
-    Path(
-        max_length=64,
-        pattern=r"^[a-z0-9][a-z0-9_-]*$",
-        description="The program's slug.",
-        examples=["checkout-v2"],
-    ),
-]
 
 
 def program_slug(slug: SlugPath, session: DbSession) -> str:

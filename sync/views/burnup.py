@@ -18,12 +18,13 @@ from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Select, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from connectors.records import Resolution, StatusCategory
 from sync.model import Program, ProgramItem, ProgramSnapshot, StatusChange, Team, WorkItem
+from sync.views import examples
 from sync.views.common import (
     CONTAINER_KINDS,
     DEFAULT_STALE_AFTER_MINUTES,
@@ -33,7 +34,6 @@ from sync.views.common import (
     item_alias,
     membership_alias,
     view_meta,
-    with_epic,
 )
 
 __all__ = ["BurnupPoint", "BurnupView", "backfill", "burnup", "take_snapshots"]
@@ -55,6 +55,8 @@ class BurnupPoint(BaseModel):
 
 
 class BurnupView(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.BURNUP]})
+
     meta: ViewMeta
     dimension: str
     key: str
@@ -66,7 +68,7 @@ class BurnupView(BaseModel):
 def _item_rows(session: Session, program: Program) -> list[Any]:
     w, pi = item_alias("w"), membership_alias("pi")
     stmt: Select[Any] = select(pi.work_item_id).select_from(pi).join(w, w.id == pi.work_item_id)
-    stmt, epic_id = with_epic(stmt, w)
+    epic_id = pi.epic_id
     entered = entered_at_expr(session, program, w, pi)
     stmt = stmt.with_only_columns(
         w.id,

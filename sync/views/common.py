@@ -4,24 +4,28 @@
 Definitions (docs/adr/0009-program-views.md):
 - Countable items are the program's work items except containers (epics, initiatives), which
   are tracked through their children; deleted items are never members.
-- An item's epic is its nearest epic ancestor through ``parent_id``, looked up to
-  :data:`EPIC_DEPTH` levels with plain joins (no recursive CTE: they are slower on 20k rows and
-  real hierarchies are epic > story > sub-task).
+- An item's epic is its nearest epic ancestor through ``parent_id``, up to :data:`EPIC_DEPTH`
+  levels; membership recompute stores it in ``ProgramItem.epic_id`` (docs/adr/0010), so views
+  read it from the membership row instead of joining parents.
 - Won't-do items (resolution ``wont_do``) are out of the totals and count as removed scope.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
+from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field
-from sqlalchemy import ColumnElement, Select, and_, case, func, null, select
+from sqlalchemy import BigInteger, ColumnElement, and_, any_, bindparam, case, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, aliased
-from sqlalchemy.orm.util import AliasedClass
 
 from connectors.records import ItemKind
+from sync.membership import EPIC_DEPTH
 from sync.model import Program, ProgramItem, Source, SyncRun, WorkItem
 
 __all__ = [
@@ -34,15 +38,16 @@ __all__ = [
     "day_end",
     "entered_at_expr",
     "freshness",
+    "gc_paused",
     "get_program",
+    "ids_in",
     "item_alias",
     "membership_alias",
+    "trusted",
     "view_meta",
-    "with_epic",
 ]
 
 CONTAINER_KINDS = (ItemKind.EPIC, ItemKind.INITIATIVE)
-EPIC_DEPTH = 4
 #: Items that joined during the first sync of their source, or when the program was created,
 #: entered the scope when they were created, not when crosstrack first saw them.
 INITIAL_LOAD_GRACE = timedelta(minutes=10)
@@ -69,6 +74,42 @@ class ViewMeta(BaseModel):
     program: str
     as_of: datetime
     sources: list[SourceFreshness]
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Hold the cyclic garbage collector while a view builds its result (usable as a decorator).
+
+    A view allocates tens of thousands of short-lived rows and models that form no cycles; the
+    collector, triggered by allocation counts, rescans them over and over (a quarter of the CPU
+    of the dependency graph at 20k items). Reference counting still frees everything; a deferred
+    collection runs at the next allocation threshold after the view. Re-enabled only if it was on.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def trusted(cls: type[M], values: dict[str, Any]) -> M:
+    """An instance of ``cls`` from values that already have the field types, without validation.
+
+    For the thousands of nodes, edges and rows a view builds from typed query results: pydantic's
+    ``model_construct`` does per-field bookkeeping that costs as much as the rest of the view.
+    ``values`` must name every field (tests/views/test_common.py checks this equals validating).
+    """
+    model = cls.__new__(cls)
+    object.__setattr__(model, "__dict__", values)
+    object.__setattr__(model, "__pydantic_fields_set__", set(values))
+    object.__setattr__(model, "__pydantic_extra__", None)
+    object.__setattr__(model, "__pydantic_private__", None)
+    return model
 
 
 def get_program(session: Session, slug: str) -> Program:
@@ -128,18 +169,12 @@ def membership_alias(name: str) -> type[ProgramItem]:
     return aliased(ProgramItem, name=name)
 
 
-def with_epic(
-    stmt: Select[Any], item: type[WorkItem] | AliasedClass[WorkItem], name: str = "epic"
-) -> tuple[Select[Any], ColumnElement[Any]]:
-    """Outer-join ``item``'s ancestors and return the expression of its nearest epic's id."""
-    whens: list[tuple[ColumnElement[bool], Any]] = []
-    child: Any = item
-    for level in range(1, EPIC_DEPTH + 1):
-        parent = item_alias(f"{name}_p{level}")
-        stmt = stmt.outerjoin(parent, parent.id == child.parent_id)
-        whens.append((parent.kind == ItemKind.EPIC, parent.id))
-        child = parent
-    return stmt, case(*whens, else_=null())
+def ids_in(session: Session, column: Any, ids: Sequence[int]) -> ColumnElement[bool]:
+    """``column IN ids``; on PostgreSQL as ``= ANY(array)``: one parameter instead of thousands
+    (binding and planning a long IN list costs more than the lookups it asks for)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(ids), type_=ARRAY(BigInteger())))  # type: ignore[no-any-return]
+    return column.in_(list(ids))  # type: ignore[no-any-return]
 
 
 def entered_at_expr(session: Session, program: Program, item: Any, membership: Any) -> ColumnElement[Any]:

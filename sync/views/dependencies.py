@@ -24,19 +24,23 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
-from sqlalchemy import Select, and_, select, union
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import BigInteger, Integer, String, and_, case, null, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
-from connectors.records import ItemKind, LinkType, Resolution, StatusCategory
-from sync.model import Link, Program, ProgramItem, StatusChange, Team, WorkItem
+from connectors.records import LinkType, Resolution, StatusCategory
+from sync.membership import nearest_epics
+from sync.model import Link, Program, StatusChange, Team, WorkItem
+from sync.views import examples
 from sync.views.common import (
     DEFAULT_STALE_AFTER_MINUTES,
-    EPIC_DEPTH,
     ViewMeta,
+    gc_paused,
     get_program,
+    ids_in,
     item_alias,
     membership_alias,
+    trusted,
     view_meta,
 )
 
@@ -103,6 +107,8 @@ class Edge(BaseModel):
 
 
 class DependencyGraph(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.DEPENDENCIES]})
+
     meta: ViewMeta
     rollup: Rollup
     nodes: list[Node]
@@ -119,6 +125,8 @@ class MatrixCell(BaseModel):
 
 
 class TeamMatrix(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.TEAM_MATRIX]})
+
     meta: ViewMeta
     teams: list[str] = Field(description="Row/column order of `matrix` ('(none)' = no team / external).")
     matrix: list[list[int]] = Field(description="matrix[i][j]: open dependencies where team i blocks team j.")
@@ -135,6 +143,8 @@ class PathStep(BaseModel):
 
 
 class CriticalPath(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.CRITICAL_PATH]})
+
     meta: ViewMeta
     target_date: date | None
     steps: list[PathStep]
@@ -187,104 +197,138 @@ class _Link:
 
 
 def epic_keys_of(session: Session, item_ids: set[int]) -> dict[int, str]:
-    """item id -> the key of its nearest epic ancestor (items without one are left out).
-
-    Walks up one level per query with primary-key lookups (at most EPIC_DEPTH + 1 queries):
-    joining parent aliases makes PostgreSQL hash whole 1M-row tables instead.
-    """
-    out: dict[int, str] = {}
-    node_of: dict[int, int] = {}  # item -> the ancestor being looked at
-    parents = _rows_by_id(session, item_ids)
-    for item_id, (_, _, parent_id) in parents.items():
-        if parent_id is not None:
-            node_of[item_id] = parent_id
-    for _ in range(EPIC_DEPTH):
-        if not node_of:
-            break
-        rows = _rows_by_id(session, set(node_of.values()))
-        nxt: dict[int, int] = {}
-        for item_id, node in node_of.items():
-            row = rows.get(node)
-            if row is None:
-                continue
-            kind, key, parent_id = row
-            if kind is ItemKind.EPIC:
-                out[item_id] = key
-            elif parent_id is not None:
-                nxt[item_id] = parent_id
-        node_of = nxt
-    return out
+    """item id -> the key of its nearest epic ancestor (items without one are left out)."""
+    epics = nearest_epics(session, sorted(item_ids))
+    keys = _keys(session, set(epics.values()))
+    return {item_id: keys[epic] for item_id, epic in epics.items() if epic in keys}
 
 
-def _rows_by_id(session: Session, ids: set[int]) -> dict[int, tuple[ItemKind, str, int | None]]:
-    out: dict[int, tuple[ItemKind, str, int | None]] = {}
-    ordered = sorted(ids)
-    for i in range(0, len(ordered), 5000):
-        for item_id, kind, key, parent_id in session.execute(
-            select(WorkItem.id, WorkItem.kind, WorkItem.key, WorkItem.parent_id).where(
-                WorkItem.id.in_(ordered[i : i + 5000])
-            )
-        ):
-            out[item_id] = (kind, key, parent_id)
-    return out
+def _keys(session: Session, item_ids: set[int]) -> dict[int, str]:
+    if not item_ids:
+        return {}
+    stmt = select(WorkItem.id, WorkItem.key).where(ids_in(session, WorkItem.id, sorted(item_ids)))
+    return {row[0]: row[1] for row in session.execute(stmt)}
 
 
-def _load_links(session: Session, program: Program) -> list[_Link]:
+_STATUS: dict[str | None, StatusCategory] = {c.value: c for c in StatusCategory}
+_RESOLUTION: dict[str | None, Resolution] = {r.value: r for r in Resolution}
+
+
+def _text(column: Any) -> Any:
+    return type_coerce(column, String())
+
+
+def _load_links(
+    session: Session, program: Program, *, unsatisfied_only: bool = False, with_epics: bool = True
+) -> list[_Link]:
+    """Blocks links touching the program, with both ends (``unsatisfied_only``: blocker not done)."""
     a, b = item_alias("a"), item_alias("b")
     pa, pb = membership_alias("pa"), membership_alias("pb")
-    stmt: Select[Any] = (
-        select(Link.id)
-        .select_from(Link)
-        .outerjoin(a, and_(a.id == Link.from_item_id, a.deleted_at.is_(None)))
-        .outerjoin(b, and_(b.id == Link.to_item_id, b.deleted_at.is_(None)))
-        .outerjoin(pa, and_(pa.work_item_id == a.id, pa.program_id == program.id))
-        .outerjoin(pb, and_(pb.work_item_id == b.id, pb.program_id == program.id))
-    )
-    cols: list[Any] = [
+    # Enumerations read as their stored strings and mapped below with one dict lookup: the
+    # per-column enum processing costs more than the rest of a row.
+    base: list[Any] = [
         Link.id,
         Link.created_at,
-        Link.from_tracker,
+        _text(Link.from_tracker),
         Link.from_key,
-        Link.to_tracker,
+        _text(Link.to_tracker),
         Link.to_key,
     ]
     for end in (a, b):
-        cols += [end.id, end.title, end.url, end.kind, end.status_category, end.resolution, end.team_id]
-        cols += [end.due_date]
-    cols += [pa.program_id, pb.program_id]
-    # Two index-driven lookups (from end, to end) instead of one OR over the link table: the OR
-    # makes PostgreSQL scan every link of the database.
-    touching = union(
-        select(Link.id)
-        .join(ProgramItem, ProgramItem.work_item_id == Link.from_item_id)
-        .where(ProgramItem.program_id == program.id, Link.type == LinkType.BLOCKS),
-        select(Link.id)
-        .join(ProgramItem, ProgramItem.work_item_id == Link.to_item_id)
-        .where(ProgramItem.program_id == program.id, Link.type == LinkType.BLOCKS),
-    ).subquery()
-    stmt = stmt.with_only_columns(*cols).where(Link.id.in_(select(touching.c.id)))
-    rows: list[Any] = list(session.execute(stmt).all())
+        base += [end.id, end.title, end.url, _text(end.kind), _text(end.status_category)]
+        base += [_text(end.resolution), end.team_id, end.due_date]
+    no_program = null().cast(Integer())
+    no_epic = null().cast(BigInteger())
+    # Driven from the program's membership rows through the link indexes, in two parts that
+    # cannot overlap: links whose blocker is a member, and links whose blocked end is a member
+    # while the blocker is not. (An ``IN (union of ids)`` makes PostgreSQL hash the whole link
+    # table; one OR over both ends scans it.) An end is in the program when its membership row
+    # exists and the item is not deleted.
+    from_member = (
+        select(
+            *base,
+            case((a.id.is_not(None), pa.program_id), else_=no_program).label("from_member"),
+            case((b.id.is_not(None), pb.program_id), else_=no_program).label("to_member"),
+            pa.epic_id.label("from_epic"),
+            pb.epic_id.label("to_epic"),
+        )
+        .select_from(pa)
+        .join(Link, and_(Link.from_item_id == pa.work_item_id, Link.type == LinkType.BLOCKS))
+        .outerjoin(a, and_(a.id == Link.from_item_id, a.deleted_at.is_(None)))
+        .outerjoin(b, and_(b.id == Link.to_item_id, b.deleted_at.is_(None)))
+        .outerjoin(pb, and_(pb.work_item_id == Link.to_item_id, pb.program_id == program.id))
+        .where(pa.program_id == program.id)
+    )
+    pa2 = membership_alias("pa2")
+    # Links into the program from outside are its boundary (few): their ids first, through the
+    # indexes alone, then their rows (planners otherwise join every link before discarding).
+    inbound = [
+        link_id
+        for (link_id,) in session.connection().execute(
+            select(Link.id)
+            .select_from(pb)
+            .join(Link, and_(Link.to_item_id == pb.work_item_id, Link.type == LinkType.BLOCKS))
+            .outerjoin(pa2, and_(pa2.work_item_id == Link.from_item_id, pa2.program_id == program.id))
+            .where(pb.program_id == program.id, pa2.work_item_id.is_(None))
+        )
+    ]
+    to_member = (
+        select(
+            *base,
+            no_program.label("from_member"),
+            case((b.id.is_not(None), pb.program_id), else_=no_program).label("to_member"),
+            no_epic.label("from_epic"),
+            pb.epic_id.label("to_epic"),
+        )
+        .select_from(Link)
+        .join(pb, and_(pb.work_item_id == Link.to_item_id, pb.program_id == program.id))
+        .outerjoin(a, and_(a.id == Link.from_item_id, a.deleted_at.is_(None)))
+        .outerjoin(b, and_(b.id == Link.to_item_id, b.deleted_at.is_(None)))
+        .where(ids_in(session, Link.id, inbound))
+    )
+    if unsatisfied_only:
+        not_done = or_(a.id.is_(None), a.status_category != StatusCategory.DONE)
+        from_member = from_member.where(not_done)
+        to_member = to_member.where(not_done)
+    # Core execution: plain rows, without the ORM's per-row result machinery (columns only here).
+    conn = session.connection()
+    rows: list[Any] = list(conn.execute(from_member).all())
+    if inbound:
+        rows += conn.execute(to_member).all()
+    rows.sort(key=lambda r: r[0])  # by link id: a stable output
     teams = dict(session.execute(select(Team.id, Team.slug)).all())
-    # The ends' epics in a second, small query: joining 8 more aliases of work_item into the link
-    # query takes PostgreSQL past its join-planning limits at 1M items.
-    epic_keys = epic_keys_of(session, {r[i] for r in rows for i in (6, 14) if r[i] is not None})
+    # The ends' epics in separate small queries (joining more aliases of work_item into the link
+    # query takes PostgreSQL past its join-planning limits at 1M items): a member end's epic is on
+    # its membership row (kept by membership recompute); ends outside the program (few: the
+    # program's boundary) have none, so their parents are walked.
+    member_epics = {r[i] for r in rows for i in (24, 25) if r[i] is not None} if with_epics else set()
+    epic_key_of = _keys(session, member_epics)
+    outside = {r[i] for r in rows for i, m in ((6, 22), (14, 23)) if r[i] is not None and r[m] is None}
+    epic_keys = epic_keys_of(session, outside) if outside and with_epics else {}
     out: list[_Link] = []
     for r in rows:
         ends = []
-        for offset, tracker, key, member in ((6, r[2], r[3], r[22]), (14, r[4], r[5], r[23])):
+        for offset, tracker, key, member, epic in (
+            (6, r[2], r[3], r[22], r[24]),
+            (14, r[4], r[5], r[23], r[25]),
+        ):
             item_id, title, url, kind, status, resolution, team_id, due = r[offset : offset + 8]
+            if member is None:
+                epic = epic_keys.get(item_id) if item_id is not None else None
+            else:
+                epic = epic_key_of.get(epic) if epic is not None else None
             ends.append(
                 _End(
                     key=key,
                     item_id=item_id,
                     title=title,
                     url=url,
-                    tracker=tracker.value,
-                    kind=kind.value if kind is not None else None,
-                    status=status,
-                    resolution=resolution,
+                    tracker=tracker,
+                    kind=kind,
+                    status=_STATUS.get(status),
+                    resolution=_RESOLUTION.get(resolution),
                     team=teams.get(team_id) if team_id is not None else None,
-                    epic=epic_keys.get(item_id) if item_id is not None else None,
+                    epic=epic,
                     due=due,
                     in_program=member is not None,
                 )
@@ -307,7 +351,7 @@ def _classify(links: list[_Link], forecast: Mapping[str, date] | None = None) ->
     graph: dict[str, set[str]] = defaultdict(set)
     for link in unsatisfied:
         graph[link.blocker.key].add(link.blocked.key)
-    component = _strongly_connected(graph)
+    component = _strongly_connected(_cyclic_core(graph))
     for link in unsatisfied:
         u, v = link.blocker.key, link.blocked.key
         if u == v or (component.get(u) is not None and component.get(u) == component.get(v)):
@@ -332,6 +376,33 @@ def _off_track_reason(link: _Link, forecast: Mapping[str, date]) -> str | None:
     if blocker.status is StatusCategory.TODO and blocked.status is StatusCategory.IN_PROGRESS:
         return f"{blocker.key} has not started while {blocked.key} is in progress"
     return None
+
+
+def _cyclic_core(graph: Mapping[str, set[str]]) -> dict[str, set[str]]:
+    """The part of ``graph`` that can hold cycles: nodes without a way in or a way out (repeatedly)
+    are on none. Dependency graphs are mostly chains, so this leaves little for Tarjan to walk."""
+    succ: dict[str, set[str]] = {u: set(vs) for u, vs in graph.items()}
+    pred: dict[str, set[str]] = defaultdict(set)
+    for u, vs in graph.items():
+        for v in vs:
+            pred[v].add(u)
+            succ.setdefault(v, set())
+    queue = [n for n in succ if not succ[n] or not pred.get(n)]
+    removed: set[str] = set()
+    while queue:
+        node = queue.pop()
+        if node in removed:
+            continue
+        removed.add(node)
+        for v in succ[node]:
+            pred[v].discard(node)
+            if not pred[v] and v not in removed:
+                queue.append(v)
+        for u in pred.get(node, ()):
+            succ[u].discard(node)
+            if not succ[u] and u not in removed:
+                queue.append(u)
+    return {u: vs for u, vs in succ.items() if u not in removed}
 
 
 def _strongly_connected(graph: Mapping[str, Iterable[str]]) -> dict[str, int]:
@@ -411,9 +482,21 @@ def _cycle_through(graph: Mapping[str, set[str]], u: str, v: str, component: Map
     return [u, v, u]
 
 
-def load_graph(session: Session, program: Program, forecast: Mapping[str, date] | None = None) -> list[_Link]:
-    """Item-level links with their states (used by the risks and report too)."""
-    links = _load_links(session, program)
+def load_graph(
+    session: Session,
+    program: Program,
+    forecast: Mapping[str, date] | None = None,
+    *,
+    unsatisfied_only: bool = False,
+    with_epics: bool = True,
+) -> list[_Link]:
+    """Item-level links with their states (used by the risks and report too).
+
+    ``unsatisfied_only`` leaves out links whose blocker is done (they are ``satisfied`` whatever
+    else holds, and cycles are found among the others only): for callers that skip them anyway.
+    ``with_epics=False`` leaves the ends' epics unknown, for callers that do not show them.
+    """
+    links = _load_links(session, program, unsatisfied_only=unsatisfied_only, with_epics=with_epics)
     _classify(links, forecast)
     return links
 
@@ -429,9 +512,18 @@ def _node_id(end: _End, rollup: Rollup) -> str:
     return end.key
 
 
-def _node_for(end: _End, rollup: Rollup, ident: str) -> Node:
+def _node(**values: Any) -> dict[str, Any]:
+    return values
+
+
+def _edge(**values: Any) -> Edge:
+    return trusted(Edge, values)
+
+
+def _node_for(end: _End, rollup: Rollup, ident: str) -> dict[str, Any]:
+    """A node's fields; the graph turns them into a :class:`Node` once complete."""
     if rollup == "team" and end.item_id is not None:
-        return Node(
+        return _node(
             id=ident,
             label=end.team or "(no team)",
             key=None,
@@ -449,7 +541,7 @@ def _node_for(end: _End, rollup: Rollup, ident: str) -> Node:
             items=0,
         )
     if rollup == "epic" and end.epic is not None:
-        return Node(
+        return _node(
             id=ident,
             label=end.epic,
             key=end.epic,
@@ -466,7 +558,7 @@ def _node_for(end: _End, rollup: Rollup, ident: str) -> Node:
             external=False,
             items=0,
         )
-    return Node(
+    return _node(
         id=ident,
         label=end.key,
         key=end.key,
@@ -488,6 +580,7 @@ def _node_for(end: _End, rollup: Rollup, ident: str) -> Node:
 _RANK = {state: index for index, state in enumerate(_SEVERITY)}
 
 
+@gc_paused()
 def dependency_graph(
     session: Session,
     slug: str,
@@ -499,7 +592,7 @@ def dependency_graph(
     program = get_program(session, slug)
     links = load_graph(session, program, forecast)
     counts = {s.value: 0 for s in EdgeState}
-    nodes: dict[str, Node] = {}
+    nodes: dict[str, dict[str, Any]] = {}  # fields, made Node once complete
     members: dict[str, set[str]] = defaultdict(set)
     edges: dict[tuple[str, str], list[_Link]] = defaultdict(list)
     for link in links:
@@ -510,20 +603,22 @@ def dependency_graph(
             known = nodes.get(ident)
             if known is None:
                 nodes[ident] = _node_for(end, rollup, ident)
-            elif end.in_program and not known.in_program:
-                known.in_program = True
+            elif end.in_program and not known["in_program"]:
+                known["in_program"] = True
             members[ident].add(end.key)
             ids.append(ident)
         if ids[0] != ids[1] or rollup == "item":
             edges[(ids[0], ids[1])].append(link)
+    # Nodes and edges are built without re-validation (a graph has thousands): every value
+    # comes typed from the query.
     for node_id, node in nodes.items():
-        node.items = len(members[node_id])
+        node["items"] = len(members[node_id])
     out_edges = []
     for (u, v), group in sorted(edges.items()):
         if len(group) == 1:
             link = group[0]
             out_edges.append(
-                Edge(
+                _edge(
                     source=u,
                     target=v,
                     state=link.state,
@@ -542,7 +637,7 @@ def dependency_graph(
             states[link.state.value] += 1
         worst = min(group, key=lambda link: _RANK[link.state])
         out_edges.append(
-            Edge(
+            _edge(
                 source=u,
                 target=v,
                 state=worst.state,
@@ -558,7 +653,7 @@ def dependency_graph(
     return DependencyGraph(
         meta=view_meta(session, program, as_of, stale_after_minutes),
         rollup=rollup,
-        nodes=sorted(nodes.values(), key=lambda n: n.id),
+        nodes=[trusted(Node, nodes[node_id]) for node_id in sorted(nodes)],
         edges=out_edges,
         counts=counts,
     )
@@ -624,6 +719,7 @@ def to_mermaid(graph: DependencyGraph) -> str:
 # -- team matrix ----------------------------------------------------------------------------------
 
 
+@gc_paused()
 def team_matrix(
     session: Session,
     slug: str,
@@ -631,7 +727,7 @@ def team_matrix(
     stale_after_minutes: int = DEFAULT_STALE_AFTER_MINUTES,
 ) -> TeamMatrix:
     program = get_program(session, slug)
-    links = load_graph(session, program)
+    links = load_graph(session, program, unsatisfied_only=True, with_epics=False)
     cells: dict[tuple[str, str], MatrixCell] = {}
     for link in links:
         if link.state is EdgeState.SATISFIED:
@@ -692,6 +788,7 @@ def cycle_days_by_team(session: Session, as_of: datetime, window_days: int = 90)
     return {team: statistics.median(values) for team, values in spans.items()}
 
 
+@gc_paused()
 def critical_path(
     session: Session,
     slug: str,
@@ -706,7 +803,7 @@ def critical_path(
     """
     at = as_of or datetime.now(UTC)
     program = get_program(session, slug)
-    links = load_graph(session, program)
+    links = load_graph(session, program, unsatisfied_only=True, with_epics=False)
     cycle_days = cycle_days_by_team(session, at)
     ends: dict[str, _End] = {}
     graph: dict[str, list[str]] = defaultdict(list)

@@ -22,24 +22,35 @@ from collections import OrderedDict, defaultdict
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
-from sqlalchemy import Select, and_, case, func, or_, select
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from connectors.records import ItemKind, Resolution, StatusCategory
 from sync.model import ProgramItem, StatusChange, Team, WorkItem
+from sync.views import examples
 from sync.views.common import (
     CONTAINER_KINDS,
     DEFAULT_STALE_AFTER_MINUTES,
     ViewMeta,
+    gc_paused,
     get_program,
     item_alias,
     membership_alias,
     view_meta,
-    with_epic,
 )
 
-__all__ = ["ForecastEntry", "ForecastView", "cached_forecast", "forecast", "weekly_throughput"]
+__all__ = [
+    "ForecastEntry",
+    "ForecastView",
+    "cached_forecast",
+    "clear_forecast_cache",
+    "fingerprint_columns",
+    "fold_fingerprint",
+    "forecast",
+    "program_fingerprint",
+    "weekly_throughput",
+]
 
 HISTORY_WEEKS = 12
 MAX_WEEKS = 520
@@ -66,6 +77,8 @@ class ForecastEntry(BaseModel):
 
 
 class ForecastView(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.FORECAST]})
+
     meta: ViewMeta
     trials: int
     seed: int
@@ -136,27 +149,67 @@ _CACHE_LOCK = threading.Lock()
 _CACHE_SIZE = 64
 
 
+def fingerprint_columns(item: Any, membership: Any) -> list[Any]:
+    """Aggregates over a program's live members that change whenever a forecast input may have:
+    how many, the last write to any of them, which ones (sum of ids) and their epics.
+
+    Callers that already pass over the members (risks) add these to their own query and
+    :func:`fold_fingerprint` the rows; the result equals :func:`program_fingerprint`.
+    """
+    return [
+        func.count(),
+        func.max(item.synced_at),
+        func.sum(membership.work_item_id),
+        func.sum(func.coalesce(membership.epic_id, 0)),
+    ]
+
+
+def fold_fingerprint(parts: list[tuple[Any, ...]]) -> tuple[Any, ...]:
+    """Combine :func:`fingerprint_columns` rows of groups into the program's fingerprint."""
+    count = sum(int(p[0] or 0) for p in parts)
+    last = max((p[1] for p in parts if p[1] is not None), default=None)
+    return (count, last, sum(int(p[2] or 0) for p in parts), sum(int(p[3] or 0) for p in parts))
+
+
+def program_fingerprint(session: Session, program_id: int) -> tuple[Any, ...]:
+    w, pi = item_alias("w"), membership_alias("pi")
+    row = session.execute(
+        select(*fingerprint_columns(w, pi))
+        .select_from(pi)
+        .join(w, w.id == pi.work_item_id)
+        .where(pi.program_id == program_id, w.deleted_at.is_(None))
+    ).one()
+    return fold_fingerprint([tuple(row)])
+
+
+def clear_forecast_cache() -> None:
+    """Forget every cached forecast (benchmarks measure the first request after a change)."""
+    with _CACHE_LOCK:
+        _CACHE.clear()
+
+
 def cached_forecast(
     session: Session,
     slug: str,
     as_of: datetime | None = None,
     trials: int = DEFAULT_TRIALS,
     stale_after_minutes: int = DEFAULT_STALE_AFTER_MINUTES,
+    fingerprint: tuple[Any, ...] | None = None,
+    *,
+    read_only: bool = False,
 ) -> ForecastView:
     """:func:`forecast`, reused while the program's items and history are unchanged on the same day.
 
     The result depends only on the seed (slug + day), the program's items and the status history,
-    so a fingerprint of those (item count, last item write, last status change) is a safe key.
-    Risks and reports call this: a Monte Carlo run per request would dominate their cost.
+    so a fingerprint of those (:func:`program_fingerprint`: live members, last item write, which
+    items and epics; the last status change) is a safe key. Risks and reports call this: a Monte
+    Carlo run per request would dominate their cost. ``fingerprint``: the program's, when the
+    caller has it already. ``read_only``: the caller will not change the view, so a cached one is
+    returned without a deep copy (a thousand epics take milliseconds to copy).
     """
     at = as_of or datetime.now(UTC)
     program = get_program(session, slug)
-    count, last_write = session.execute(
-        select(func.count(), func.max(WorkItem.synced_at))
-        .select_from(ProgramItem)
-        .join(WorkItem, WorkItem.id == ProgramItem.work_item_id)
-        .where(ProgramItem.program_id == program.id)
-    ).one()
+    members = fingerprint if fingerprint is not None else program_fingerprint(session, program.id)
     last_change = session.scalar(select(func.max(StatusChange.id)))
     key = (
         session.get_bind().engine.url.render_as_string(hide_password=True),
@@ -164,8 +217,7 @@ def cached_forecast(
         program.updated_at,
         at.date(),
         trials,
-        count,
-        last_write,
+        members,
         last_change,
     )
     with _CACHE_LOCK:
@@ -173,7 +225,7 @@ def cached_forecast(
         if hit is not None:
             _CACHE.move_to_end(key)
     if hit is not None:
-        view = hit.model_copy(deep=True)
+        view = hit.model_copy(deep=not read_only)  # a shallow copy still gets its own meta
         view.meta = view_meta(session, program, at, stale_after_minutes)
         return view
     view = forecast(session, slug, at, trials, stale_after_minutes)
@@ -204,6 +256,7 @@ def _status(remaining: int, p50: date | None, p85: date | None, due: date | None
     return "at_risk" if p50 <= due else "off_track"
 
 
+@gc_paused()
 def forecast(
     session: Session,
     slug: str,
@@ -215,11 +268,12 @@ def forecast(
     today = at.date()
     program = get_program(session, slug)
     w, pi = item_alias("w"), membership_alias("pi")
-    stmt: Select[Any] = select(pi.work_item_id).select_from(pi).join(w, w.id == pi.work_item_id)
-    stmt, epic_id = with_epic(stmt, w)
+    epic_id = pi.epic_id
     live = or_(w.resolution.is_(None), w.resolution != Resolution.WONT_DO)
     stmt = (
-        stmt.with_only_columns(w.team_id, epic_id, func.count(), func.coalesce(func.sum(w.estimate), 0.0))
+        select(w.team_id, epic_id, func.count(), func.coalesce(func.sum(w.estimate), 0.0))
+        .select_from(pi)
+        .join(w, w.id == pi.work_item_id)
         .where(
             pi.program_id == program.id,
             w.kind.not_in(CONTAINER_KINDS),
@@ -230,7 +284,7 @@ def forecast(
         .group_by(w.team_id, epic_id)
     )
     remaining: dict[tuple[int | None, int | None], tuple[int, float]] = {
-        (team, epic): (int(n), float(points)) for team, epic, n, points in session.execute(stmt)
+        (team, epic): (int(n), float(points or 0.0)) for team, epic, n, points in session.execute(stmt)
     }
     epic_rows = session.execute(
         select(WorkItem.id, WorkItem.key, WorkItem.title, WorkItem.due_date)

@@ -1,35 +1,39 @@
 """Progress by program, epic and team (PRODUCT §6.2 progress).
 
-One grouped query (team x epic) with conditional sums gives every figure; the program, team and
-epic totals are rolled up from those few rows in Python. Scope removed = won't-do items resolved
+One grouped query (team x epic, the epic read from the membership row) with conditional sums
+gives every figure; the program, team and epic totals are rolled up from those few rows in Python. Scope removed = won't-do items resolved
 since the baseline + items that left the scope since the baseline (program level only for the
 latter: the item may no longer exist, so it has no team or epic to be filed under).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass, field
+import operator
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
-from sqlalchemy import and_, case, func, or_, select
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import and_, case, func, null, or_, select
 from sqlalchemy.orm import Session
 
 from connectors.records import ItemKind, Resolution, StatusCategory
-from sync.model import Program, ProgramItem, ProgramItemRemoval, Team, WorkItem
+from sync.model import Program, ProgramItemRemoval, Team, WorkItem
+from sync.views import examples
 from sync.views.common import (
     CONTAINER_KINDS,
     DEFAULT_STALE_AFTER_MINUTES,
     ViewMeta,
     as_datetime,
     entered_at_expr,
+    gc_paused,
     get_program,
+    ids_in,
     item_alias,
     membership_alias,
+    trusted,
     view_meta,
-    with_epic,
 )
 
 __all__ = ["EpicProgress", "ProgressCounts", "ProgressView", "TeamProgress", "progress"]
@@ -72,6 +76,8 @@ class TeamProgress(ProgressCounts):
 
 
 class ProgressView(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.PROGRESS]})
+
     meta: ViewMeta
     baseline_date: date | None
     target_date: date | None
@@ -95,47 +101,72 @@ _FIELDS = (
     "added",
     "added_points",
 )
+_ZERO = (0.0,) * len(_FIELDS)
 
 
-@dataclass(slots=True)
-class _Acc:
-    values: dict[str, float] = field(default_factory=lambda: dict.fromkeys(_FIELDS, 0.0))
-
-    def add(self, row: dict[str, Any]) -> None:
-        for name in _FIELDS:
-            self.values[name] += float(row[name] or 0)
-
-    def counts(self) -> dict[str, Any]:
-        v = self.values
-        total = int(v["todo"] + v["in_progress"] + v["done"])
-        points = v["points_todo"] + v["points_in_progress"] + v["points_done"]
-        return {
-            "total": total,
-            "todo": int(v["todo"]),
-            "in_progress": int(v["in_progress"]),
-            "done": int(v["done"]),
-            "points_total": points,
-            "points_todo": v["points_todo"],
-            "points_in_progress": v["points_in_progress"],
-            "points_done": v["points_done"],
-            "percent_done": round(100.0 * v["done"] / total, 1) if total else 0.0,
-            "percent_done_points": round(100.0 * v["points_done"] / points, 1) if points else None,
-            "unestimated": int(v["unestimated"]),
-            "wont_do": int(v["wont_do"]),
-            "scope_added": int(v["added"]),
-            "scope_added_points": v["added_points"],
-            "scope_removed": int(v["removed"]),
-            "scope_removed_points": v["removed_points"],
-        }
+def _add(acc: list[float], values: tuple[float, ...]) -> None:
+    acc[:] = map(operator.add, acc, values)
 
 
-def grouped_rows(session: Session, program: Program, as_of: datetime | None = None) -> list[dict[str, Any]]:
-    """Per (team, epic): counts and points by category, unestimated, won't-do, added, removed."""
+def _counts(v: Sequence[float]) -> dict[str, Any]:
+    (
+        todo,
+        doing,
+        done,
+        p_todo,
+        p_doing,
+        p_done,
+        unestimated,
+        wont,
+        _,
+        removed,
+        removed_pts,
+        added,
+        added_pts,
+    ) = v
+    total = int(todo + doing + done)
+    points = p_todo + p_doing + p_done
+    return {
+        "total": total,
+        "todo": int(todo),
+        "in_progress": int(doing),
+        "done": int(done),
+        "points_total": points,
+        "points_todo": p_todo,
+        "points_in_progress": p_doing,
+        "points_done": p_done,
+        "percent_done": round(100.0 * done / total, 1) if total else 0.0,
+        "percent_done_points": round(100.0 * p_done / points, 1) if points else None,
+        "unestimated": int(unestimated),
+        "wont_do": int(wont),
+        "scope_added": int(added),
+        "scope_added_points": added_pts,
+        "scope_removed": int(removed),
+        "scope_removed_points": removed_pts,
+    }
+
+
+@dataclass(slots=True, frozen=True)
+class GroupedRows:
+    """One pass over the program's members: figures per (team, epic), and the member epics."""
+
+    figures: list[tuple[int | None, int | None, tuple[float, ...]]]
+    member_epics: set[int]
+
+
+def grouped_rows(session: Session, program: Program) -> GroupedRows:
+    """Per (team, epic): counts and points by category, unestimated, won't-do, added, removed.
+
+    The epic is the membership row's ``epic_id`` (kept by membership recompute). Member epics
+    come out of the same pass as groups of their own (their figures are zero: containers are
+    not counted), which saves a second join over the program.
+    """
     w = item_alias("w")
     pi = membership_alias("pi")
     baseline = as_datetime(program.baseline_date) if program.baseline_date else None
-    wont = w.resolution == Resolution.WONT_DO
-    live = or_(w.resolution.is_(None), w.resolution != Resolution.WONT_DO)
+    countable = w.kind.not_in(CONTAINER_KINDS)
+    wont = and_(countable, w.resolution == Resolution.WONT_DO)
+    live = and_(countable, or_(w.resolution.is_(None), w.resolution != Resolution.WONT_DO))
     points = func.coalesce(w.estimate, 0.0)
 
     def count_if(cond: Any) -> Any:
@@ -144,39 +175,47 @@ def grouped_rows(session: Session, program: Program, as_of: datetime | None = No
     def points_if(cond: Any) -> Any:
         return func.sum(case((cond, points), else_=0.0))
 
-    stmt = select(pi.work_item_id).select_from(pi).join(w, w.id == pi.work_item_id)
-    stmt, epic_id = with_epic(stmt, w)
     if baseline is not None:
         entered = entered_at_expr(session, program, w, pi)
-        added = entered >= baseline
-        removed = and_(wont, or_(w.resolved_at.is_(None), w.resolved_at >= baseline))
+        added: Any = and_(countable, entered >= baseline)
+        removed: Any = and_(wont, or_(w.resolved_at.is_(None), w.resolved_at >= baseline))
+        extra = [count_if(removed), points_if(removed), count_if(added), points_if(added)]
     else:
-        added = removed = False  # type: ignore[assignment]
-    cols = [
-        w.team_id.label("team_id"),
-        epic_id.label("epic_id"),
-        count_if(and_(live, w.status_category == StatusCategory.TODO)).label("todo"),
-        count_if(and_(live, w.status_category == StatusCategory.IN_PROGRESS)).label("in_progress"),
-        count_if(and_(live, w.status_category == StatusCategory.DONE)).label("done"),
-        points_if(and_(live, w.status_category == StatusCategory.TODO)).label("points_todo"),
-        points_if(and_(live, w.status_category == StatusCategory.IN_PROGRESS)).label("points_in_progress"),
-        points_if(and_(live, w.status_category == StatusCategory.DONE)).label("points_done"),
-        count_if(and_(live, w.estimate.is_(None))).label("unestimated"),
-        count_if(wont).label("wont_do"),
-        points_if(wont).label("wont_do_points"),
-        (count_if(removed) if baseline is not None else func.sum(0)).label("removed"),
-        (points_if(removed) if baseline is not None else func.sum(0.0)).label("removed_points"),
-        (count_if(added) if baseline is not None else func.sum(0)).label("added"),
-        (points_if(added) if baseline is not None else func.sum(0.0)).label("added_points"),
-    ]
+        extra = [func.sum(0), func.sum(0.0), func.sum(0), func.sum(0.0)]
+    member_epic = case((w.kind == ItemKind.EPIC, w.id), else_=null())
     stmt = (
-        stmt.with_only_columns(*cols)
-        .where(pi.program_id == program.id, w.kind.not_in(CONTAINER_KINDS), w.deleted_at.is_(None))
-        .group_by(w.team_id, epic_id)
+        select(
+            w.team_id,
+            pi.epic_id,
+            member_epic,
+            count_if(countable),
+            count_if(and_(live, w.status_category == StatusCategory.TODO)),
+            count_if(and_(live, w.status_category == StatusCategory.IN_PROGRESS)),
+            count_if(and_(live, w.status_category == StatusCategory.DONE)),
+            points_if(and_(live, w.status_category == StatusCategory.TODO)),
+            points_if(and_(live, w.status_category == StatusCategory.IN_PROGRESS)),
+            points_if(and_(live, w.status_category == StatusCategory.DONE)),
+            count_if(and_(live, w.estimate.is_(None))),
+            count_if(wont),
+            points_if(wont),
+            *extra,
+        )
+        .select_from(pi)
+        .join(w, w.id == pi.work_item_id)
+        .where(pi.program_id == program.id, w.deleted_at.is_(None))
+        .group_by(w.team_id, pi.epic_id, member_epic)
     )
-    return [dict(r._mapping) for r in session.execute(stmt)]
+    figures: list[tuple[int | None, int | None, tuple[float, ...]]] = []
+    member_epics: set[int] = set()
+    for team_id, epic_id, epic_self, n, *values in session.connection().execute(stmt).all():
+        if epic_self is not None:
+            member_epics.add(epic_self)
+        if n:
+            figures.append((team_id, epic_id, tuple(float(v or 0) for v in values)))
+    return GroupedRows(figures, member_epics)
 
 
+@gc_paused()
 def progress(
     session: Session,
     slug: str,
@@ -184,15 +223,15 @@ def progress(
     stale_after_minutes: int = DEFAULT_STALE_AFTER_MINUTES,
 ) -> ProgressView:
     program = get_program(session, slug)
-    rows = grouped_rows(session, program)
-    total = _Acc()
-    by_team: defaultdict[int | None, _Acc] = defaultdict(_Acc)
-    by_epic: defaultdict[int | None, _Acc] = defaultdict(_Acc)
-    for row in rows:
-        total.add(row)
-        by_team[row["team_id"]].add(row)
-        by_epic[row["epic_id"]].add(row)
-    program_counts = total.counts()
+    grouped = grouped_rows(session, program)
+    total = list(_ZERO)
+    by_team: dict[int | None, list[float]] = {}
+    by_epic: dict[int | None, list[float]] = {}
+    for team_id, epic_id, values in grouped.figures:
+        _add(total, values)
+        _add(by_team.setdefault(team_id, list(_ZERO)), values)
+        _add(by_epic.setdefault(epic_id, list(_ZERO)), values)
+    program_counts = _counts(total)
     if program.baseline_date is not None:
         removed_n, removed_pts = session.execute(
             select(func.count(), func.coalesce(func.sum(ProgramItemRemoval.estimate), 0.0)).where(
@@ -203,51 +242,32 @@ def progress(
         program_counts["scope_removed"] += int(removed_n)
         program_counts["scope_removed_points"] += float(removed_pts or 0.0)
 
-    teams = {t.id: t for t in session.scalars(select(Team))}
+    teams = {t.id: (t.slug, t.name) for t in session.execute(select(Team.id, Team.slug, Team.name))}
     # Epics that are members (even with no countable children) plus epics found as ancestors.
-    member_epics = set(
-        session.scalars(
-            select(WorkItem.id)
-            .join(ProgramItem, ProgramItem.work_item_id == WorkItem.id)
-            .where(
-                ProgramItem.program_id == program.id,
-                WorkItem.kind == ItemKind.EPIC,
-                WorkItem.deleted_at.is_(None),
-            )
-        )
-    )
-    epic_ids = member_epics | {e for e in by_epic if e is not None}
-    epic_info = {
-        row.id: row
-        for row in session.execute(
-            select(
-                WorkItem.id,
-                WorkItem.key,
-                WorkItem.title,
-                WorkItem.url,
-                WorkItem.status_category,
-                WorkItem.due_date,
-                WorkItem.team_id,
-            ).where(WorkItem.id.in_(epic_ids))
-        )
-    }
+    epic_ids = grouped.member_epics | {e for e in by_epic if e is not None}
+    epic_info = {row[0]: row for row in epic_rows(session, epic_ids)}
     epics = []
-    for epic_id in sorted(epic_ids, key=lambda e: epic_info[e].key) + ([None] if None in by_epic else []):
+    for epic_id in sorted(epic_ids, key=lambda e: epic_info[e][1]) + ([None] if None in by_epic else []):
         info = epic_info.get(epic_id) if epic_id is not None else None
-        team = teams.get(info.team_id) if info is not None and info.team_id is not None else None
+        team = teams.get(info[6]) if info is not None and info[6] is not None else None
+        figures = _counts(by_epic.get(epic_id, _ZERO))
+        # Built without re-validation: every value comes typed from the query above.
         epics.append(
-            EpicProgress(
-                id=epic_id,
-                key=info.key if info else None,
-                title=info.title if info else None,
-                url=info.url if info else None,
-                status_category=info.status_category if info else None,
-                due_date=info.due_date if info else None,
-                team=team.slug if team else None,
-                **by_epic[epic_id].counts(),
+            trusted(
+                EpicProgress,
+                dict(
+                    id=epic_id,
+                    key=info[1] if info else None,
+                    title=info[2] if info else None,
+                    url=info[3] if info else None,
+                    status_category=info[4] if info else None,
+                    due_date=info[5] if info else None,
+                    team=team[0] if team else None,
+                    **figures,
+                ),
             )
         )
-    team_rows = sorted(by_team.items(), key=lambda kv: (kv[0] is None, teams[kv[0]].slug if kv[0] else ""))
+    team_rows = sorted(by_team.items(), key=lambda kv: (kv[0] is None, teams[kv[0]][0] if kv[0] else ""))
     return ProgressView(
         meta=view_meta(session, program, as_of, stale_after_minutes),
         baseline_date=program.baseline_date,
@@ -256,10 +276,30 @@ def progress(
         epics=epics,
         teams=[
             TeamProgress(
-                team=teams[tid].slug if tid is not None else None,
-                name=teams[tid].name if tid is not None else None,
-                **acc.counts(),
+                team=teams[tid][0] if tid is not None else None,
+                name=teams[tid][1] if tid is not None else None,
+                **_counts(acc),
             )
             for tid, acc in team_rows
         ],
+    )
+
+
+def epic_rows(session: Session, epic_ids: Iterable[int]) -> list[Any]:
+    """(id, key, title, url, status_category, due_date, team_id) of these epics."""
+    ids = sorted(epic_ids)
+    if not ids:
+        return []
+    return list(
+        session.execute(
+            select(
+                WorkItem.id,
+                WorkItem.key,
+                WorkItem.title,
+                WorkItem.url,
+                WorkItem.status_category,
+                WorkItem.due_date,
+                WorkItem.team_id,
+            ).where(ids_in(session, WorkItem.id, ids))
+        )
     )

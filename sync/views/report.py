@@ -20,7 +20,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
@@ -35,7 +35,14 @@ from sync.model import (
     WorkItem,
     WorkItemRelease,
 )
-from sync.views.common import CONTAINER_KINDS, DEFAULT_STALE_AFTER_MINUTES, SourceFreshness, get_program
+from sync.views import examples
+from sync.views.common import (
+    CONTAINER_KINDS,
+    DEFAULT_STALE_AFTER_MINUTES,
+    SourceFreshness,
+    gc_paused,
+    get_program,
+)
 from sync.views.dependencies import EdgeState, load_graph
 from sync.views.forecast import cached_forecast
 from sync.views.progress import progress
@@ -117,6 +124,8 @@ class TeamPair(BaseModel):
 
 
 class ReportContent(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.REPORT]})
+
     id: int | None = Field(None, description="Stored report id (null for a preview).")
     program: str
     name: str
@@ -145,6 +154,8 @@ class ReportContent(BaseModel):
 
 
 class ReportSummary(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.REPORT_SUMMARY]})
+
     id: int
     created_at: datetime
     period_start: date
@@ -163,17 +174,18 @@ def _previous(session: Session, program: Program) -> ProgramReport | None:
 
 
 def _done_since(session: Session, program: Program, since: datetime, teams: dict[int, str]) -> list[DoneItem]:
+    # The last move to done per item, looked up per done member through (work_item_id, at):
+    # grouping the whole status history first reads every change of the database.
     last_done = (
-        select(StatusChange.work_item_id, func.max(StatusChange.at).label("at"))
-        .where(StatusChange.to_category == StatusCategory.DONE)
-        .group_by(StatusChange.work_item_id)
-        .subquery()
+        select(func.max(StatusChange.at))
+        .where(StatusChange.work_item_id == WorkItem.id, StatusChange.to_category == StatusCategory.DONE)
+        .correlate(WorkItem)
+        .scalar_subquery()
     )
-    when = func.coalesce(last_done.c.at, WorkItem.resolved_at)
+    when = func.coalesce(last_done, WorkItem.resolved_at)
     rows = session.execute(
         select(WorkItem.key, WorkItem.title, WorkItem.team_id, when)
         .join(ProgramItem, ProgramItem.work_item_id == WorkItem.id)
-        .outerjoin(last_done, last_done.c.work_item_id == WorkItem.id)
         .where(
             ProgramItem.program_id == program.id,
             WorkItem.deleted_at.is_(None),
@@ -241,6 +253,7 @@ def _rag(
     return "green", reasons
 
 
+@gc_paused()
 def generate_report(
     session: Session,
     slug: str,
@@ -265,7 +278,8 @@ def generate_report(
     prog = progress(session, slug, at, stale_after_minutes)
     fc = cached_forecast(session, slug, at, trials=REPORT_TRIALS, stale_after_minutes=stale_after_minutes)
     found = risks(session, slug, at, stale_after_minutes=stale_after_minutes, forecast_view=fc)
-    links = load_graph(session, program)
+    # Satisfied links appear nowhere in the report: only the others are loaded.
+    links = load_graph(session, program, unsatisfied_only=True, with_epics=False)
 
     blocked: dict[str, BlockedItem] = {}
     waiting: Counter[str] = Counter()

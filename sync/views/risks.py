@@ -10,28 +10,34 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from connectors.records import ItemKind, Resolution, StatusCategory
-from sync.model import Program, Team
+from sync.model import Program, ProgramItemRemoval, Team
+from sync.views import examples
 from sync.views.common import (
     CONTAINER_KINDS,
     DEFAULT_STALE_AFTER_MINUTES,
     ViewMeta,
+    as_datetime,
+    entered_at_expr,
+    gc_paused,
     get_program,
     item_alias,
     membership_alias,
+    trusted,
     view_meta,
 )
 from sync.views.dependencies import EdgeState, load_graph
-from sync.views.forecast import ForecastView, cached_forecast
-from sync.views.progress import ProgressCounts, progress
+from sync.views.forecast import ForecastView, cached_forecast, fingerprint_columns, fold_fingerprint
+from sync.views.progress import ProgressCounts
 
 __all__ = ["Risk", "RiskCode", "RiskView", "risks"]
 
@@ -67,6 +73,8 @@ class Risk(BaseModel):
 
 
 class RiskView(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.RISKS]})
+
     meta: ViewMeta
     risks: list[Risk]
     counts: dict[str, int] = Field(description="Risks per severity.")
@@ -80,19 +88,23 @@ def _risk(
     items: list[str],
     since: datetime | date | None,
     team: str | None = None,
+    item_count: int | None = None,
 ) -> Risk:
     digest = hashlib.sha256(f"{code.value}:{subject}".encode()).hexdigest()[:12]
     if isinstance(since, date) and not isinstance(since, datetime):
         since = datetime(since.year, since.month, since.day, tzinfo=UTC)
-    return Risk(
-        id=f"{code.value}:{digest}",
-        code=code,
-        severity=severity,
-        explanation=explanation,
-        items=sorted(items)[:MAX_ITEMS],
-        item_count=len(items),
-        team=team,
-        since=since,
+    return trusted(
+        Risk,
+        {
+            "id": f"{code.value}:{digest}",
+            "code": code,
+            "severity": severity,
+            "explanation": explanation,
+            "items": sorted(items)[:MAX_ITEMS],
+            "item_count": len(items) if item_count is None else item_count,
+            "team": team,
+            "since": since,
+        },
     )
 
 
@@ -102,7 +114,8 @@ def _plural(n: int, word: str) -> str:
 
 def _dependency_risks(session: Session, program: Program, fc: ForecastView | None) -> list[Risk]:
     out: list[Risk] = []
-    links = load_graph(session, program)
+    # Satisfied links raise no risk and take no part in cycles: only the others are loaded.
+    links = load_graph(session, program, unsatisfied_only=True, with_epics=False)
     cycles: dict[str, list[Any]] = defaultdict(list)
     blocked: dict[str, list[Any]] = defaultdict(list)
     for link in links:
@@ -161,34 +174,133 @@ def _dependency_risks(session: Session, program: Program, fc: ForecastView | Non
     return out
 
 
-def _item_risks(
-    session: Session, program: Program, at: datetime, stale_days: int, teams: dict[int, str]
-) -> list[Risk]:
+@dataclass(slots=True)
+class _MemberFacts:
+    """What the item-level risks need from one pass over the program's members."""
+
+    candidates: list[Any]  # unfinished members that are late, stale, unassigned or unestimated
+    remaining: dict[int | None, tuple[int, int, datetime | None]]  # team -> (left, unestimated, oldest)
+    counts: ProgressCounts  # program totals for scope creep (total, added, removed)
+    fingerprint: tuple[Any, ...]  # see sync.views.forecast.program_fingerprint
+
+
+def _member_facts(session: Session, program: Program, at: datetime, stale_days: int) -> _MemberFacts:
     today = at.date()
     stale_before = at - timedelta(days=stale_days)
     w, pi = item_alias("w"), membership_alias("pi")
+    countable = w.kind.not_in(CONTAINER_KINDS)
     live = or_(w.resolution.is_(None), w.resolution != Resolution.WONT_DO)
     doing = w.status_category == StatusCategory.IN_PROGRESS
-    stmt = (
-        select(w.key, w.kind, w.status_category, w.due_date, w.remote_updated_at, w.assignee_id, w.team_id)
+
+    baseline = as_datetime(program.baseline_date) if program.baseline_date else None
+    if baseline is not None:
+        entered = entered_at_expr(session, program, w, pi)
+        added: Any = func.sum(case((entered >= baseline, 1), else_=0))
+        removed: Any = func.sum(case((or_(w.resolved_at.is_(None), w.resolved_at >= baseline), 1), else_=0))
+    else:
+        added = removed = func.sum(0)
+    members = (
+        select()
         .select_from(pi)
         .join(w, w.id == pi.work_item_id)
-        .where(
-            pi.program_id == program.id,
-            w.deleted_at.is_(None),
-            w.status_category != StatusCategory.DONE,
-            live,
-            or_(
-                w.due_date < today,
-                and_(doing, or_(w.remote_updated_at < stale_before, w.assignee_id.is_(None))),
-            ),
-        )
+        .where(pi.program_id == program.id, w.deleted_at.is_(None))
     )
+    # Grouped by the facts themselves rather than summing a CASE per figure: a few hundred groups
+    # at most, and each row's conditions are evaluated once.
+    is_countable = countable.label("countable")
+    is_wont = func.coalesce(w.resolution == Resolution.WONT_DO, False).label("wont")
+    no_estimate = w.estimate.is_(None).label("no_estimate")
+    per_team = members.with_only_columns(
+        w.team_id,
+        is_countable,
+        w.status_category,
+        is_wont,
+        no_estimate,
+        func.count(),
+        func.min(w.remote_created_at),
+        added,
+        removed,
+        *fingerprint_columns(w, pi),
+    ).group_by(w.team_id, is_countable, w.status_category, is_wont, no_estimate)
+    remaining: dict[int | None, tuple[int, int, datetime | None]] = {}
+    total = n_added = n_removed = 0
+    parts: list[tuple[Any, ...]] = []
+    for (
+        team_id,
+        counted,
+        status,
+        wont_do,
+        unestimated,
+        n,
+        created,
+        n_add,
+        n_rem,
+        *fp,
+    ) in session.connection().execute(per_team).all():
+        parts.append(tuple(fp))
+        if not counted:
+            continue
+        n_added += int(n_add or 0)
+        if wont_do:
+            n_removed += int(n_rem or 0)
+            continue
+        total += n
+        if status is not StatusCategory.DONE:
+            left_n, unest_n, oldest = remaining.get(team_id, (0, 0, None))
+            remaining[team_id] = (
+                left_n + n,
+                unest_n + (n if unestimated else 0),
+                created if oldest is None or (created is not None and created < oldest) else oldest,
+            )
+    if baseline is not None:
+        n_removed += (
+            session.scalar(
+                select(func.count()).where(
+                    ProgramItemRemoval.program_id == program.id, ProgramItemRemoval.removed_at >= baseline
+                )
+            )
+            or 0
+        )
+    candidates = list(
+        session.connection()
+        .execute(
+            members.with_only_columns(
+                w.key,
+                w.kind,
+                w.status_category,
+                w.due_date,
+                w.remote_updated_at,
+                w.assignee_id,
+                w.team_id,
+                w.estimate.is_(None),
+            ).where(
+                w.status_category != StatusCategory.DONE,
+                live,
+                or_(
+                    w.due_date < today,
+                    and_(doing, or_(w.remote_updated_at < stale_before, w.assignee_id.is_(None))),
+                    and_(countable, w.estimate.is_(None)),
+                ),
+            )
+        )
+        .all()
+    )
+    return _MemberFacts(
+        candidates=candidates,
+        remaining=remaining,
+        counts=ProgressCounts(total=total, scope_added=n_added, scope_removed=n_removed),
+        fingerprint=fold_fingerprint(parts),
+    )
+
+
+def _item_risks(facts: _MemberFacts, at: datetime, stale_days: int, teams: dict[int, str]) -> list[Risk]:
+    today = at.date()
+    stale_before = at - timedelta(days=stale_days)
     past: dict[int | None, list[tuple[str, date]]] = defaultdict(list)
     stale: dict[int | None, list[tuple[str, datetime]]] = defaultdict(list)
     unassigned: dict[int | None, list[tuple[str, datetime]]] = defaultdict(list)
     out: list[Risk] = []
-    for key, kind, status, due, updated, assignee, team_id in session.execute(stmt):
+    for key, kind, status, due, updated, assignee, team_id, _ in facts.candidates:
         if due is not None and due < today:
             if kind is ItemKind.EPIC:
                 late = (today - due).days
@@ -255,59 +367,28 @@ def _item_risks(
     return out
 
 
-def _unestimated(session: Session, program: Program, teams: dict[int, str]) -> list[Risk]:
-    w, pi = item_alias("w"), membership_alias("pi")
-    live = or_(w.resolution.is_(None), w.resolution != Resolution.WONT_DO)
-    base = and_(
-        pi.program_id == program.id,
-        w.deleted_at.is_(None),
-        w.kind.not_in(CONTAINER_KINDS),
-        w.status_category != StatusCategory.DONE,
-        live,
-    )
-    totals = session.execute(
-        select(
-            w.team_id,
-            func.count(),
-            func.sum(case((w.estimate.is_(None), 1), else_=0)),
-            func.min(w.remote_created_at),
-        )
-        .select_from(pi)
-        .join(w, w.id == pi.work_item_id)
-        .where(base)
-        .group_by(w.team_id)
-    ).all()
-    ranked = (
-        select(w.team_id, w.key, func.row_number().over(partition_by=w.team_id, order_by=w.key).label("n"))
-        .select_from(pi)
-        .join(w, w.id == pi.work_item_id)
-        .where(base, w.estimate.is_(None))
-        .subquery()
-    )
+def _unestimated(facts: _MemberFacts, teams: dict[int, str]) -> list[Risk]:
     keys: dict[int | None, list[str]] = defaultdict(list)
-    for team_id, key in session.execute(
-        select(ranked.c.team_id, ranked.c.key).where(ranked.c.n <= MAX_ITEMS)
-    ):
-        keys[team_id].append(key)
+    for key, kind, _, _, _, _, team_id, unestimated in facts.candidates:
+        if unestimated and kind not in CONTAINER_KINDS:
+            keys[team_id].append(key)
     out = []
-    for team_id, remaining, unestimated, oldest in totals:
+    for team_id, (remaining, unestimated, oldest) in facts.remaining.items():
         if not unestimated:
             continue
         team = teams.get(team_id) if team_id else None
         share = unestimated / remaining
         out.append(
-            Risk(
-                **_risk(
-                    RiskCode.UNESTIMATED,
-                    f"team:{team}",
-                    "medium" if share > 0.2 else "low",
-                    f"{_plural(int(unestimated), 'unfinished item')} of {team or 'no team'} without an estimate "
-                    f"({round(100 * share)}% of its remaining work)",
-                    keys[team_id],
-                    oldest,
-                    team,
-                ).model_dump(exclude={"item_count"}),
-                item_count=int(unestimated),
+            _risk(
+                RiskCode.UNESTIMATED,
+                f"team:{team}",
+                "medium" if share > 0.2 else "low",
+                f"{_plural(unestimated, 'unfinished item')} of {team or 'no team'} without an estimate "
+                f"({round(100 * share)}% of its remaining work)",
+                keys[team_id],
+                oldest,
+                team,
+                item_count=unestimated,
             )
         )
     return out
@@ -365,6 +446,7 @@ def _forecast_risks(program: Program, fc: ForecastView) -> list[Risk]:
     return out
 
 
+@gc_paused()
 def risks(
     session: Session,
     slug: str,
@@ -379,12 +461,15 @@ def risks(
     program = get_program(session, slug)
     meta = view_meta(session, program, at, stale_after_minutes)
     teams = dict(session.execute(select(Team.id, Team.slug)).all())
-    fc = forecast_view or cached_forecast(session, slug, at, trials=forecast_trials)
+    facts = _member_facts(session, program, at, stale_item_days)
+    fc = forecast_view or cached_forecast(
+        session, slug, at, trials=forecast_trials, fingerprint=facts.fingerprint, read_only=True
+    )
     found = [
         *_dependency_risks(session, program, fc),
-        *_item_risks(session, program, at, stale_item_days, teams),
-        *_unestimated(session, program, teams),
-        *_scope_creep(program, progress(session, slug, at).program),
+        *_item_risks(facts, at, stale_item_days, teams),
+        *_unestimated(facts, teams),
+        *_scope_creep(program, facts.counts),
         *_forecast_risks(program, fc),
     ]
     for source in meta.sources:

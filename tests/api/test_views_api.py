@@ -324,3 +324,23 @@ def test_reports(client: TestClient, world: World, token_for: Headers) -> None:
     assert error_of(client.get(f"{base}/report?period_days=0", headers=viewer))["status"] == 422
     assert error_of(client.get(f"{base}/report?format=pdf", headers=viewer))["status"] == 422
     assert error_of(client.get("/api/v1/programs/nope/reports", headers=viewer))["status"] == 404
+
+
+def test_openapi_has_an_example_for_every_view_answer(client: TestClient) -> None:
+    document = client.get("/openapi.json").json()
+    schemas = document["components"]["schemas"]
+    views = [
+        "ProgressView",
+        "DependencyGraph",
+        "TeamMatrix",
+        "CriticalPath",
+        "RiskView",
+        "ForecastView",
+        "BurnupView",
+        "ReportContent",
+        "ReportSummary",
+    ]
+    missing = [name for name in views if not schemas.get(name, {}).get("examples")]
+    assert missing == []
+    progress = document["paths"]["/api/v1/programs/{slug}/progress"]["get"]["responses"]["200"]
+    assert progress["content"]["application/json"]["schema"]["$ref"].endswith("/ProgressView")

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from connectors.records import ItemKind, LinkOrigin, LinkType, Resolution, StatusCategory, TrackerKind
+from sync.membership import refresh_member_epics
 from sync.model import (
     Link,
     Person,
@@ -143,6 +144,8 @@ class World:
                 )
             )
             self.s.flush()
+            # What membership recompute does after every sync: the member's epic, stored.
+            refresh_member_epics(self.s, [self.program.id])
         return item
 
     def blocks(self, blocker: str, blocked: str, *, created: datetime = CREATED) -> Link:

@@ -145,3 +145,29 @@ def test_empty_graph(world: World) -> None:
     assert graph.nodes == [] and graph.edges == []
     path = critical_path(world.s, "prog", as_of=NOW)
     assert path.steps == [] and path.finish_date is None and path.slack_days is None
+
+
+def test_cycle_search_on_the_cyclic_core_finds_the_same_cycles() -> None:
+    """Pruning nodes that cannot be on a cycle must not change the strongly connected parts."""
+    import random
+    from collections import defaultdict
+
+    from sync.views.dependencies import _cyclic_core, _strongly_connected
+
+    def parts(component: dict[str, int]) -> list[list[str]]:
+        groups: dict[int, set[str]] = defaultdict(set)
+        for node, comp in component.items():
+            groups[comp].add(node)
+        return sorted(sorted(g) for g in groups.values())
+
+    found_cycles = 0
+    for seed in range(500):
+        rng = random.Random(seed)
+        n = rng.randint(1, 30)
+        graph: dict[str, set[str]] = defaultdict(set)
+        for _ in range(rng.randint(0, 60)):
+            graph[str(rng.randrange(n))].add(str(rng.randrange(n)))
+        expected = parts(_strongly_connected(graph))
+        assert parts(_strongly_connected(_cyclic_core(graph))) == expected, seed
+        found_cycles += bool(expected)
+    assert found_cycles > 100  # the random graphs do exercise cycles
