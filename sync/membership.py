@@ -8,7 +8,7 @@ sync run and whenever a program changes; the stored rows are diffed, not rewritt
 
 Each member row also stores the member's nearest epic ancestor (``epic_id``), refreshed by every
 recompute (:func:`refresh_member_epics`): the views group by it instead of joining parents in
-every request (docs/adr/0010-fast-program-views.md). A parent change is therefore reflected when
+every request (docs/adr/0012-fast-program-views.md). A parent change is therefore reflected when
 membership is (the same recompute: end of each sync run, settled webhook batches).
 """
 

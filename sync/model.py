@@ -373,7 +373,7 @@ class ProgramItem(Base):
     """Program membership, recomputed from scope rules; ``reason`` says why an item is in.
 
     Also holds facts the views derive per member and would otherwise recompute per request
-    (docs/adr/0010-fast-program-views.md): ``epic_id``.
+    (docs/adr/0012-fast-program-views.md): ``epic_id``.
     """
 
     __tablename__ = "program_item"

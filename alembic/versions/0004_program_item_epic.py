@@ -5,7 +5,7 @@ Revises: 0003
 Create Date: 2026-11-22 05:20:00
 
 The views grouped by epic found it with four outer joins of work_item per query; membership
-recompute now stores it (docs/adr/0010-fast-program-views.md). Existing rows are filled by the
+recompute now stores it (docs/adr/0012-fast-program-views.md). Existing rows are filled by the
 next membership recompute (every sync run and settled webhook batch); until then they read as
 "no epic".
 """

@@ -5,7 +5,7 @@ Definitions (docs/adr/0009-program-views.md):
 - Countable items are the program's work items except containers (epics, initiatives), which
   are tracked through their children; deleted items are never members.
 - An item's epic is its nearest epic ancestor through ``parent_id``, up to :data:`EPIC_DEPTH`
-  levels; membership recompute stores it in ``ProgramItem.epic_id`` (docs/adr/0010), so views
+  levels; membership recompute stores it in ``ProgramItem.epic_id`` (docs/adr/0012), so views
   read it from the membership row instead of joining parents.
 - Won't-do items (resolution ``wont_do``) are out of the totals and count as removed scope.
 """
