@@ -44,7 +44,9 @@ https://docs.github.com/en/rest/issues/issues#list-repository-issues
   what changed meanwhile and to store that ETag.
 - The cursor (JSON) keeps per repository ``since``, ``page``, ``etag``, ``seen`` (the newest
   ``updated_at`` delivered: older issues in a window are not delivered again) and whether a scan is
-  under way, so a restarted scan resumes where it stopped instead of starting over.
+  under way, so a restarted scan resumes where it stopped instead of starting over; once the
+  resumed scan ends, the next window's first page is read in the same run (what changed since the
+  interrupted scan began, including issues it had already read).
 - Limits: deletions are not seen by listing (``reconcile`` finds them); an issue that the list index
   shows later than ``overlap_seconds`` after its update may be missed until its next change; an issue
   deleted or transferred out while a scan pages through more than 100 issues sharing one second can
@@ -334,6 +336,7 @@ class GitHubConnector:
         self, repo: str, state: RepoState, states: Mapping[str, RepoState], scan: _Scan
     ) -> Iterator[ChangeBatch]:
         etag: str | None = None
+        resumed = state.scanning  # a scan an earlier process began: finish it, then catch up
         if not state.scanning:
             # A new run: ask for the window's first page, conditionally when the last run stored the
             # ETag of this very request (only kept when that answer was the whole window).
@@ -363,7 +366,10 @@ class GitHubConnector:
                 # After a scan of several pages, read the next window's first page right away: it
                 # picks up what changed during the scan and usually gives the ETag that makes the
                 # next quiet run a single 304 (once per run, so constant churn cannot keep us here).
-                reopen = not repeatable and requests > 1 and not settled
+                # A resumed scan too, however short its rest: its window began before this run, and
+                # changes made since to issues it had read (a newest-first part puts them on pages
+                # already read) must not wait for yet another run.
+                reopen = not repeatable and (requests > 1 or resumed) and not settled
             else:
                 self._advance(state, payloads, server_now)
             log.info(

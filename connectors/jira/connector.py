@@ -127,14 +127,23 @@ class _Discovery:
             return None  # a damaged cursor: discover again
 
 
+#: Where an issue sits in the scan order (``ORDER BY created ASC, id ASC``): (created, numeric id).
+_SortKey = tuple[datetime, int]
+
+
 @dataclass(frozen=True, slots=True)
 class _Scan:
-    """An interrupted scan: its lower bound, its start instant and where the next page begins."""
+    """An interrupted scan: its lower bound, its start instant and where the next page begins.
+
+    ``after`` is the sort key of the last issue read before ``offset`` (Data Center): a resumed
+    scan checks that nothing before its offset left the result while no process was watching.
+    """
 
     lower: datetime | None
     start: datetime
     offset: int = 0
     token: str | None = None
+    after: _SortKey | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +176,27 @@ def _instant(value: Any) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _sort_key(issue: Mapping[str, Any]) -> _SortKey | None:
+    """The issue's place in the scan order, or None when its payload lacks ``created`` or a numeric id."""
+    fields = issue.get("fields")
+    created = fields.get("created") if isinstance(fields, Mapping) else None
+    iid = str(issue.get("id", ""))
+    if not isinstance(created, str) or not iid.isdigit():
+        return None
+    try:
+        moment = parse_jira_datetime(created)
+    except InvalidResponse:
+        return None
+    return None if moment is None else (moment, int(iid))
+
+
+def _sort_key_from_json(value: Any) -> _SortKey | None:
+    if not isinstance(value, list) or len(value) != 2 or not str(value[1]).isdigit():
+        return None
+    moment = _instant(value[0])
+    return None if moment is None else (moment, int(value[1]))
 
 
 class JiraConnector:
@@ -313,7 +343,13 @@ class JiraConnector:
             self._adopt(_Discovery.from_json(data))
         scan = None
         if isinstance(raw := data.get("scan"), Mapping) and (start := _instant(raw.get("start"))) is not None:
-            scan = _Scan(_instant(raw.get("lower")), start, int(raw.get("offset") or 0), raw.get("token"))
+            scan = _Scan(
+                _instant(raw.get("lower")),
+                start,
+                int(raw.get("offset") or 0),
+                raw.get("token"),
+                _sort_key_from_json(raw.get("after")),
+            )
         return _CursorState(_instant(data.get("since")), scan)
 
     def _dump_cursor(self, since: datetime | None, scan: _Scan | None) -> str:
@@ -325,6 +361,7 @@ class JiraConnector:
                 "start": _iso(scan.start),
                 "offset": scan.offset,
                 "token": scan.token,
+                "after": None if scan.after is None else [_iso(scan.after[0]), str(scan.after[1])],
             }
         body.update(self._discovery.as_json())
         return orjson.dumps(body).decode()
@@ -349,6 +386,19 @@ class JiraConnector:
         Pages are prefetched one ahead (the tracker works while we map). Issues whose expanded
         changelog is truncated are held back on Cloud until one bulkfetch completes many of them;
         batches carry no cursor (``None``) while any is held, so a restart never skips them.
+
+        Resuming (PRODUCT §5.1, "a restart resumes"). Two hazards come with a scan that one
+        process began and another finishes:
+
+        - Issues removed between the crash and the restart shift unread issues up into positions
+          already read, and the new process has no earlier ``total`` to compare with (a deletion
+          plus a creation leaves it unchanged anyway). On Data Center a mid-scan cursor keeps the
+          sort key of the last issue read; the resumed scan asks from one issue before its offset
+          and steps back a page while the first issue answered sorts after that key.
+        - The resumed scan's final cursor is its original start, so whatever changed between
+          that start and this run (edits to issues it had already read) would wait for the next
+          run. A catch-up scan from that start (minus the overlap) follows at once: every run
+          leaves the model at least as fresh as the instant it began.
         """
         state = self._parse_cursor(cursor)
         # The account's time zone or the custom fields may change: re-read them now and then
@@ -358,6 +408,13 @@ class JiraConnector:
             found.at is None or datetime.now(UTC) - found.at > self.discovery_max_age
         )
         self.discover(refresh=stale)
+        if state.scan is not None:
+            yield from self._scan(state)
+            state = _CursorState(state.scan.start, None)  # what the resumed scan's last batch stored
+        yield from self._scan(state)
+
+    def _scan(self, state: _CursorState) -> Iterator[ChangeBatch]:
+        """One scan: a fresh one (``state.scan is None``) from ``state.since``, or the rest of ``state.scan``."""
         scan = state.scan or _Scan(lower=state.since, start=datetime.min.replace(tzinfo=UTC))
         fresh = state.scan is None
         since_text = None
@@ -367,6 +424,11 @@ class JiraConnector:
         seen: dict[str, datetime] = {}
         offset, token = scan.offset, scan.token
         start = scan.start
+        # Data Center, resumed: start one issue early, to check it is one this scan read already.
+        anchor = scan.after if not (fresh or self.cloud or offset == 0) else None
+        if anchor is not None:
+            offset -= 1
+        last_key = scan.after
         last_total: int | None = None
         pages = 0
         # Issues whose expanded changelog is truncated wait here until one bulkfetch can serve
@@ -393,6 +455,23 @@ class JiraConnector:
                     token, offset = None, 0
                     pending = prefetch.submit(self._search_page, query, offset, token, changelog=True)
                     continue
+                issues = page.issues
+                if anchor is not None:
+                    first = _sort_key(issues[0]) if issues else None
+                    if page.start_at > 0 and (first is None or first > anchor):
+                        # Issues before our offset left the result since the scan was interrupted:
+                        # unread ones moved up into positions already read. Step back a page.
+                        log.info(
+                            "connector.jira.scan.resume_shifted",
+                            extra={"source": self.settings.name, "offset": page.start_at},
+                        )
+                        offset = max(0, page.start_at - (len(issues) or self.page_size))
+                        pending = prefetch.submit(self._search_page, query, offset, None, changelog=True)
+                        continue
+                    # Issues up to the anchor were read before the interruption (later edits of
+                    # theirs are the catch-up scan's business).
+                    issues = [i for i in issues if (key := _sort_key(i)) is None or key > anchor]
+                    anchor = None
                 pages += 1
                 if fresh and pages == 1:
                     start = page.server_date or datetime.now(UTC)
@@ -407,10 +486,12 @@ class JiraConnector:
                     token = None
                 elif not page.last:
                     offset, token = page.start_at + len(page.issues), page.next_token
+                    if page.issues:
+                        last_key = _sort_key(page.issues[-1])
                 pending = None
                 if shrunk or not page.last:
                     pending = prefetch.submit(self._search_page, query, offset, token, changelog=True)
-                accepted = self._accept(page.issues, seen)
+                accepted = self._accept(issues, seen)
                 truncated = [e for e in accepted if not changelog_is_complete(e[0].get("changelog"))]
                 if truncated and self.cloud:
                     deferred.extend(truncated)
@@ -444,7 +525,7 @@ class JiraConnector:
                 elif pending is None:
                     yield ChangeBatch(batch, self._dump_cursor(start, None))
                 else:
-                    resume = _Scan(scan.lower, start, offset, token)
+                    resume = _Scan(scan.lower, start, offset, token, last_key)
                     yield ChangeBatch(batch, self._dump_cursor(state.since, resume))
         finally:
             prefetch.shutdown(wait=True, cancel_futures=True)

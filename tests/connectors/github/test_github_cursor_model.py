@@ -175,3 +175,30 @@ def test_nothing_is_lost_and_a_quiet_run_is_one_304(
     fake.now += timedelta(minutes=1)
     assert list(connector_for(fake).list_changed(cursor)) == []
     assert fake.requests == [("asc", 304)]
+
+
+def test_a_resumed_newest_first_scan_reads_issues_edited_since_it_began() -> None:
+    """A block of issues sharing one second is read newest first by page number. A process dies
+    before the last page; an issue it had read is edited; the next run reads the one page left,
+    and must deliver the edit too (not leave it for yet another run)."""
+    fake = FakeIssueList(0, 0.0, 0, 5, bursts=False, deletions=False)
+    for _ in range(12):
+        fake._create(START - timedelta(hours=1))  # one bulk import: 12 issues, one second
+    delivered: dict[str, str] = {}
+    cursor: str | None = None
+    for batch in connector_for(fake).list_changed(None):
+        delivered.update((i.key, _ts(i.updated_at)) for i in batch.items)
+        cursor = batch.cursor or cursor
+        if len(fake.requests) == 4:  # asc, asc (the block), desc page 1, desc page 2: then it dies
+            break
+    assert [direction for direction, _ in fake.requests] == ["asc", "asc", "desc", "desc"]
+    edited = next(iter(delivered))
+    number = int(edited.split("#")[1])
+    fake.now += timedelta(minutes=1)
+    fake.issues[number]["updated_at"] = _ts(fake.now)
+    fake.issues[number]["title"] += " edited"
+    fake.now += timedelta(minutes=1)
+    for batch in connector_for(fake).list_changed(cursor):
+        delivered.update((i.key, _ts(i.updated_at)) for i in batch.items)
+        cursor = batch.cursor or cursor
+    assert delivered == {f"{REPO}#{n}": i["updated_at"] for n, i in fake.issues.items()}
