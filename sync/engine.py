@@ -34,7 +34,8 @@ log = logging.getLogger("crosstrack.sync.engine")
 RunKind = Literal["full", "incremental", "reconcile"]
 #: At most this many missing items are read one by one in a reconcile (more means: run a full sync).
 MAX_REPAIR_READS = 500
-#: Items written and committed together in a run (with the cursor that follows them).
+#: Items written and committed together in a run (with the cursor that follows them); the
+#: ``CROSSTRACK_SYNC_BATCH_ITEMS`` setting.
 WRITE_BATCH = 1000
 #: ... or whatever has been read after this many seconds.
 FLUSH_SECONDS = 1.0
@@ -75,10 +76,12 @@ class SyncEngine:
         connector_for: Callable[[str], Connector],
         *,
         keep_raw: bool = True,
+        write_batch: int = WRITE_BATCH,
     ) -> None:
         self.sessions = sessions
         self.connector_for = connector_for
         self.keep_raw = keep_raw
+        self.write_batch = write_batch
 
     # -- helpers --------------------------------------------------------------------------------
 
@@ -188,7 +191,7 @@ class SyncEngine:
                     pending.extend(batch.items)
                     if batch.cursor is not None:
                         pending_cursor = batch.cursor
-                    if len(pending) >= WRITE_BATCH or time.monotonic() - flushed_at >= FLUSH_SECONDS:
+                    if len(pending) >= self.write_batch or time.monotonic() - flushed_at >= FLUSH_SECONDS:
                         flush()
                 if pending or pending_cursor is not None:
                     flush()

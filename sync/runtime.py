@@ -75,7 +75,7 @@ class Runtime:
             return connector
 
     def sync_engine(self) -> SyncEngine:
-        return SyncEngine(self.sessions, self.connector_for)
+        return SyncEngine(self.sessions, self.connector_for, write_batch=self.settings.sync_batch_items)
 
     def close(self) -> None:
         for connector in self._connectors.values():

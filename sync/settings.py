@@ -93,6 +93,8 @@ class Settings(BaseSettings):
     reconcile_interval_seconds: int = Field(3600, ge=1)
     webhook_max_bytes: int = Field(1024 * 1024, ge=1)
     stale_after_minutes: int = Field(30, ge=1)
+    # A sync writes and commits this many items at a time with the cursor after them (ADR 0010).
+    sync_batch_items: int = Field(1000, ge=1, le=10_000)
     # "single": serve runs the scheduler and the inbox worker in-process (SQLite or PostgreSQL).
     # "scaled": serve only answers requests; `crosstrack worker` processes do the background
     # work through procrastinate (PostgreSQL only). See docs/adr/0002.

@@ -85,6 +85,9 @@ class SyncProcess:
             **ENV,
             "CROSSTRACK_DATABASE_URL": database_url,
             "CROSSTRACK_LOG_LEVEL": "WARNING",
+            # A commit per page (the product writes 1,000 items at a time): on the small demo seed
+            # kills then land between committed pages, which is what resuming must survive.
+            "CROSSTRACK_SYNC_BATCH_ITEMS": "1",
         }
         self.log = log
         self._err = log.open("wb")
@@ -325,7 +328,7 @@ def test_resumed_jira_scan_after_deletions_and_edits_is_complete(make_world: Cal
         options={**settings.options, "page_size": JIRA_PAGE_SIZE},
     )
     crashing_connector = _CrashAfter(build_connector(settings), 2)
-    crashing = SyncEngine(world.sessions, lambda name: crashing_connector)
+    crashing = SyncEngine(world.sessions, lambda name: crashing_connector, write_batch=1)  # a commit per page
     with contextlib.suppress(KeyboardInterrupt):
         crashing.sync("jira", full=True)
     position = _jira_cursor(world)
@@ -341,7 +344,7 @@ def test_resumed_jira_scan_after_deletions_and_edits_is_complete(make_world: Cal
     edited = crashing_connector.delivered[-1]
     world.sb.mutate(tracker="jira", op="update", key=edited, fields={"summary": "Edited after the crash"})
 
-    engine = SyncEngine(world.sessions, lambda name: build_connector(settings))
+    engine = SyncEngine(world.sessions, lambda name: build_connector(settings), write_batch=1)
     assert engine.sync("jira").ok  # resumes the scan
     with world.sessions() as session:
         diffs = _jira_differences(differences(session, world.sb.truth()))
