@@ -195,19 +195,20 @@ class SyncEngine:
                         flush()
                 if pending or pending_cursor is not None:
                     flush()
-                resolve_references(session)
-                recompute_membership(session)
-                if full and session.get_bind().dialect.name == "postgresql":
-                    # A full sync may have grown the tables many times over: fresh planner
-                    # statistics now, rather than when autovacuum gets to it.
-                    for table in ("work_item", "link", "status_change", "program_item"):
-                        session.execute(text(f"ANALYZE {table}"))
-                now = datetime.now(UTC)
-                if full:
-                    cursor_row.last_full_sync_at = now
-                cursor_row.last_incremental_at = now
-                source.last_synced_at = now
-                session.commit()
+                with lock:
+                    resolve_references(session)
+                    recompute_membership(session)
+                    if full and session.get_bind().dialect.name == "postgresql":
+                        # A full sync may have grown the tables many times over: fresh planner
+                        # statistics now, rather than when autovacuum gets to it.
+                        for table in ("work_item", "link", "status_change", "program_item"):
+                            session.execute(text(f"ANALYZE {table}"))
+                    now = datetime.now(UTC)
+                    if full:
+                        cursor_row.last_full_sync_at = now
+                    cursor_row.last_incremental_at = now
+                    source.last_synced_at = now
+                    session.commit()
             summary.status = "succeeded"
         except ConnectorError as exc:
             summary.status, summary.error = "failed", str(exc)
