@@ -17,10 +17,10 @@ One :class:`ItemWriter` per source and run. :meth:`ItemWriter.write` takes a bat
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import Row, Table, bindparam, delete, func, select, union, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -74,6 +74,9 @@ _COLUMN_OF = {
 
 #: Origins whose links are owned by both ends (each end's payload lists them).
 _SHARED_ORIGINS = {LinkOrigin.JIRA_ISSUELINK, LinkOrigin.GITHUB_DEPENDENCY}
+
+
+_Named = TypeVar("_Named", ReleaseRecord, SprintRecord)
 
 
 class _Stored(NamedTuple):
@@ -214,56 +217,56 @@ class ItemWriter:
     # -- releases and sprints ---------------------------------------------------------------
 
     def upsert_releases(self, releases: Iterable[ReleaseRecord]) -> dict[str, int]:
-        unique = {r.external_id: r for r in releases}
-        changed = {ext: r for ext, r in unique.items() if self._releases.get(ext, (None,))[0] != r}
-        if changed:
-            now = datetime.now(UTC)
-            rows = [
-                {
-                    "source_id": self.source.id,
-                    "external_id": r.external_id,
-                    "scope": r.scope,
-                    "name": r.name,
-                    "due_date": r.due_date,
-                    "released": r.released,
-                    "url": r.url,
-                    "remote_updated_at": now,
-                    "raw": dict(r.raw) if r.raw is not None and self.keep_raw else None,
-                }
-                for r in changed.values()
-            ]
-            self.session.execute(self._sql.release_upsert, rows)
-            ids = self.session.execute(
-                self._sql.release_ids, {"b_source": self.source.id, "b_ext": list(changed)}
-            ).all()
-            for ext, release_id in ids:
-                self._releases[ext] = (changed[ext], release_id)
-        return {ext: self._releases[ext][1] for ext in unique if ext in self._releases}
+        def row(r: ReleaseRecord, now: datetime) -> dict[str, Any]:
+            return {
+                "source_id": self.source.id,
+                "external_id": r.external_id,
+                "scope": r.scope,
+                "name": r.name,
+                "due_date": r.due_date,
+                "released": r.released,
+                "url": r.url,
+                "remote_updated_at": now,
+                "raw": dict(r.raw) if r.raw is not None and self.keep_raw else None,
+            }
+
+        return self._upsert_named(
+            releases, self._releases, row, self._sql.release_upsert, self._sql.release_ids
+        )
 
     def upsert_sprints(self, sprints: Iterable[SprintRecord]) -> dict[str, int]:
-        unique = {s.external_id: s for s in sprints}
-        changed = {ext: s for ext, s in unique.items() if self._sprints.get(ext, (None,))[0] != s}
+        def row(s: SprintRecord, now: datetime) -> dict[str, Any]:
+            return {
+                "source_id": self.source.id,
+                "external_id": s.external_id,
+                "name": s.name,
+                "state": s.state,
+                "start_at": s.start,
+                "end_at": s.end,
+                "remote_updated_at": now,
+            }
+
+        return self._upsert_named(sprints, self._sprints, row, self._sql.sprint_upsert, self._sql.sprint_ids)
+
+    def _upsert_named(
+        self,
+        records: Iterable[_Named],
+        written: dict[str, tuple[_Named, int]],
+        row: Callable[[_Named, datetime], dict[str, Any]],
+        upsert: Any,
+        ids: Any,
+    ) -> dict[str, int]:
+        """Upsert the records this writer has not written as they are now; their ids by external id."""
+        unique = {r.external_id: r for r in records}
+        changed = {ext: r for ext, r in unique.items() if ext not in written or written[ext][0] != r}
         if changed:
             now = datetime.now(UTC)
-            rows = [
-                {
-                    "source_id": self.source.id,
-                    "external_id": s.external_id,
-                    "name": s.name,
-                    "state": s.state,
-                    "start_at": s.start,
-                    "end_at": s.end,
-                    "remote_updated_at": now,
-                }
-                for s in changed.values()
-            ]
-            self.session.execute(self._sql.sprint_upsert, rows)
-            ids = self.session.execute(
-                self._sql.sprint_ids, {"b_source": self.source.id, "b_ext": list(changed)}
-            ).all()
-            for ext, sprint_id in ids:
-                self._sprints[ext] = (changed[ext], sprint_id)
-        return {ext: self._sprints[ext][1] for ext in unique if ext in self._sprints}
+            self.session.execute(upsert, [row(r, now) for r in changed.values()])
+            for ext, row_id in self.session.execute(
+                ids, {"b_source": self.source.id, "b_ext": list(changed)}
+            ):
+                written[ext] = (changed[ext], row_id)
+        return {ext: written[ext][1] for ext in unique if ext in written}
 
     # -- items -------------------------------------------------------------------------------
 

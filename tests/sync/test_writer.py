@@ -7,8 +7,15 @@ from dataclasses import replace
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from connectors.records import ItemRef, LinkOrigin, StatusCategory, StatusChangeRecord, TrackerKind
-from sync.model import Link, Person, PersonIdentity, StatusChange, WorkItem
+from connectors.records import (
+    ItemRef,
+    LinkOrigin,
+    ReleaseRecord,
+    StatusCategory,
+    StatusChangeRecord,
+    TrackerKind,
+)
+from sync.model import Link, Person, PersonIdentity, Release, StatusChange, WorkItem, WorkItemRelease
 from sync.writer import ItemWriter, waiting_keys
 from tests.sync.factories import T0, blocks, github_item, jira_item, make_source, person
 
@@ -175,3 +182,26 @@ def test_a_run_writer_resolves_references_waiting_in_the_model_and_its_own(db_se
     assert _links(db_session) == {("PAY-12", "acme/web#5", "text_reference", True, True)}
     assert waiting == set()
     assert waiting_keys(db_session) == set()
+
+
+def test_a_release_renamed_during_a_run_is_written_again_and_items_keep_pointing_at_it(
+    db_session: Session,
+) -> None:
+    """The writer skips releases it has already written unchanged; a changed one is upserted."""
+    src = make_source(db_session)
+    w = ItemWriter(db_session, src)
+    v1 = ReleaseRecord(external_id="r1", name="1.0", scope="PAY")
+    w.write([jira_item(1, releases=(v1,)), jira_item(2, releases=(v1,))])
+    w.write([jira_item(3, releases=(replace(v1, name="1.0 (renamed)"),))])
+    db_session.expire_all()
+    assert db_session.scalars(select(Release.name)).all() == ["1.0 (renamed)"]
+    pairs = db_session.execute(
+        select(WorkItem.key, Release.name)
+        .join(WorkItemRelease, WorkItemRelease.work_item_id == WorkItem.id)
+        .join(Release, Release.id == WorkItemRelease.release_id)
+    ).all()
+    assert sorted(pairs) == [
+        ("PAY-1", "1.0 (renamed)"),
+        ("PAY-2", "1.0 (renamed)"),
+        ("PAY-3", "1.0 (renamed)"),
+    ]
