@@ -26,6 +26,7 @@ def test_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         "reconcile_interval_seconds": 3600,
         "webhook_max_bytes": 1024 * 1024,
         "stale_after_minutes": 30,
+        "sync_batch_items": 1000,
         "run_mode": "single",
     }
     assert s.is_sqlite
