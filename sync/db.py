@@ -40,6 +40,7 @@ __all__ = [
     "session_scope",
     "upgrade",
     "write_lock",
+    "write_session",
 ]
 
 ALEMBIC_DIR = Path(__file__).resolve().parent.parent / "alembic"
@@ -158,8 +159,9 @@ _write_locks: weakref.WeakKeyDictionary[Pool, FairLock] = weakref.WeakKeyDiction
 _write_locks_guard = threading.Lock()
 
 
-def write_lock(engine: Engine) -> FairLock | nullcontext[None]:
-    """The in-process writer lock of a SQLite database; a no-op on PostgreSQL.
+def write_lock(bind: Engine | sessionmaker[Session]) -> FairLock | nullcontext[None]:
+    """The in-process writer lock of a SQLite database (of an engine, or of the engine a
+    sessionmaker binds); a no-op on PostgreSQL.
 
     SQLite has one writer at a time. Threads of one process that all ``BEGIN IMMEDIATE`` wait in
     SQLite's busy handler, which *sleeps* (1, 2, 5 … 100 ms) between retries: under load a write
@@ -168,6 +170,7 @@ def write_lock(engine: Engine) -> FairLock | nullcontext[None]:
     Opt-in: callers that do not take it keep the busy-timeout behaviour (and still exclude each
     other correctly through SQLite's own lock; other processes always do).
     """
+    engine: Engine = bind.kw["bind"] if isinstance(bind, sessionmaker) else bind
     if engine.dialect.name != "sqlite":
         return nullcontext()
     with _write_locks_guard:
@@ -175,6 +178,13 @@ def write_lock(engine: Engine) -> FairLock | nullcontext[None]:
         if lock is None:
             lock = _write_locks[engine.pool] = FairLock()
         return lock
+
+
+@contextmanager
+def write_session(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    """A session for a short write transaction, inside the SQLite write lock (see write_lock)."""
+    with write_lock(sessions), sessions() as session:
+        yield session
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -167,7 +167,7 @@ class SyncEngine:
                 session.commit()
                 writer = ItemWriter(session, source, keep_raw=self.keep_raw, waiting=waiting_keys(session))
                 session.commit()  # no transaction (on SQLite: no write lock) while pages are read
-                lock = write_lock(self.sessions.kw["bind"])
+                lock = write_lock(self.sessions)
                 pending: list[WorkItemRecord] = []
                 pending_cursor: str | None = None
                 flushed_at = time.monotonic()

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session, defer, sessionmaker
 from connectors.base import Connector, SupportsRedelivery
 from connectors.errors import ConnectorError, Gone, Moved, NotFound
 from connectors.records import ItemRef, TrackerKind, WebhookEvent, WorkItemRecord
-from sync.db import write_lock
+from sync.db import write_session
 from sync.engine import mark_deleted, move_item, rename_item
 from sync.model import InboundEvent, Source, WorkItem
 from sync.programs import recompute_program_membership as recompute_membership
@@ -313,9 +313,8 @@ class InboxIntake:
             self.on_stored()
 
     def _store(self, batch: list[_Pending]) -> list[bool | BaseException]:
-        engine = self.sessions.kw["bind"]
         # SQLite: queue behind the inbox worker in process order instead of in the busy handler.
-        with write_lock(engine), self.sessions() as session:
+        with write_session(self.sessions) as session:
             ids = self._ids(session, {p.source for p in batch})
             known = [p for p in batch if p.source in ids]
             stored = store_deliveries(
@@ -399,27 +398,12 @@ def _backoff(attempts: int) -> timedelta:
 
 
 class InboxProcessor:
-    """Applies pending inbox rows. Safe to run in several processes: each row is claimed first."""
+    """Applies pending inbox rows. One runs at a time (procrastinate lock "inbox"; one inbox
+    thread on a single node); a row found handled when it is applied is skipped."""
 
     def __init__(self, sessions: sessionmaker[Session], connector_for: Callable[[str], Connector]) -> None:
         self.sessions = sessions
         self.connector_for = connector_for
-
-    def pending(self, session: Session, limit: int) -> list[InboundEvent]:
-        now = datetime.now(UTC)
-        query = (
-            select(InboundEvent)
-            .where(
-                InboundEvent.handled_at.is_(None),
-                InboundEvent.attempts < MAX_ATTEMPTS,
-                or_(InboundEvent.next_attempt_at.is_(None), InboundEvent.next_attempt_at <= now),
-            )
-            .order_by(InboundEvent.id)
-            .limit(limit)
-        )
-        # No row locks: rows are applied in their own transactions later, and one inbox job runs at
-        # a time (procrastinate lock "inbox"; one inbox thread on a single node).
-        return list(session.scalars(query))
 
     def process_pending(self, limit: int = 200) -> int:
         """Apply up to ``limit`` due events; return how many were handled (applied or ignored).
@@ -456,7 +440,7 @@ class InboxProcessor:
             names: dict[int, str] = {row.id: row.name for row in conn.execute(select(Source.id, Source.name))}
         if not due:
             if self._dirty:  # nothing new: settle what the last deliveries changed once it is due
-                with write_lock(self._engine), self.sessions() as session:
+                with write_session(self.sessions) as session:
                     self.settle(session)
                     session.commit()
             return 0
@@ -479,7 +463,7 @@ class InboxProcessor:
                 )
                 last_seen[source_id] = max(received_at, last_seen.get(source_id, received_at))
             handled += self._apply_chunk(chunk)
-        with write_lock(self._engine), self.sessions() as session:
+        with write_session(self.sessions) as session:
             for source_id, at in last_seen.items():
                 session.execute(
                     update(Source)
@@ -530,7 +514,7 @@ class InboxProcessor:
         while position < len(units):
             begun = position
             try:
-                with write_lock(self._engine), self.sessions() as session:
+                with write_session(self.sessions) as session:
                     started = time.monotonic()
                     # The rows' state only (the payload was read already and is large).
                     ids = [p.event_id for unit in units[position:] for p in unit]
@@ -644,7 +628,7 @@ class InboxProcessor:
         """The event's own transaction failed: count the attempt and schedule the retry anyway."""
         error = prepared.error or RuntimeError("the transaction applying this event failed")
         try:
-            with write_lock(self._engine), self.sessions() as session:
+            with write_session(self.sessions) as session:
                 row = session.get(InboundEvent, prepared.event_id)
                 if row is not None and row.handled_at is None:
                     row.attempts += 1

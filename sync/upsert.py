@@ -7,12 +7,16 @@ from typing import Any
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-__all__ = ["insert_for"]
+__all__ = ["insert_for", "insert_for_dialect"]
 
 
 def insert_for(session: Session, table: Any) -> Any:
     """An ``insert`` construct with ``on_conflict_do_*`` for the session's database."""
-    name = session.get_bind().dialect.name
+    return insert_for_dialect(session.get_bind().dialect.name, table)
+
+
+def insert_for_dialect(name: str, table: Any) -> Any:
+    """The same, for a dialect by name (for statements built once and kept)."""
     if name == "postgresql":
         return postgresql.insert(table)
     if name == "sqlite":

@@ -23,7 +23,6 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import Row, Table, bindparam, delete, func, select, union, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import BindParameter
 
@@ -50,7 +49,7 @@ from sync.model import (
     WorkItem,
     WorkItemRelease,
 )
-from sync.upsert import insert_for
+from sync.upsert import insert_for, insert_for_dialect
 
 __all__ = [
     "ItemWriter",
@@ -292,16 +291,7 @@ class ItemWriter:
         }
         # The ids of what the batch points at (parents, link ends), by tracker and key: parents and
         # link ends are written resolved, so no per-batch UPDATE has to look them up again.
-        known = ids_by_key(
-            self.session,
-            {(r.tracker, r.parent.key) for r in batch if r.parent is not None}
-            | {
-                (end.tracker, end.key)
-                for r in batch
-                for link in r.links
-                for end in (link.source, link.target)
-            },
-        )
+        known = ids_by_key(self.session, _references(batch))
         resolved_before = frozenset(known)
 
         now = datetime.now(UTC)
@@ -353,18 +343,7 @@ class ItemWriter:
             awaited = [k for k in fresh if k in self.waiting]
             adopt(self.session, awaited)
             self.waiting.difference_update(awaited)
-            self.waiting.update(
-                (r.tracker, r.parent.key)
-                for r in applied_records
-                if r.parent is not None and (r.tracker, r.parent.key) not in known
-            )
-            self.waiting.update(
-                (end.tracker, end.key)
-                for r in applied_records
-                for link in r.links
-                for end in (link.source, link.target)
-                if (end.tracker, end.key) not in known
-            )
+            self.waiting.update(ref for ref in _references(applied_records) if ref not in known)
         return result
 
     def _row(
@@ -528,6 +507,18 @@ class ItemWriter:
         }
 
 
+def _references(records: Iterable[WorkItemRecord]) -> set[tuple[TrackerKind, str]]:
+    """What records point at by tracker and key: their parents and both ends of their links.
+
+    A parent is looked up in the item's own tracker (as :func:`resolve_references` does)."""
+    refs: set[tuple[TrackerKind, str]] = set()
+    for r in records:
+        if r.parent is not None:
+            refs.add((r.tracker, r.parent.key))
+        refs.update((end.tracker, end.key) for link in r.links for end in (link.source, link.target))
+    return refs
+
+
 def _owned(link: Row[Any], ids: set[int] | None, keys: set[tuple[TrackerKind, str]] | None) -> bool:
     if not ids or not keys:
         return False
@@ -595,7 +586,7 @@ class _Statements:
         self._item_upserts: dict[tuple[frozenset[str], tuple[str, ...]], Any] = {}
 
     def _insert(self, table: Any) -> Any:
-        return (postgresql if self.dialect == "postgresql" else sqlite).insert(table)
+        return insert_for_dialect(self.dialect, table)
 
     def item_upsert(self, unknown: frozenset[str], columns: tuple[str, ...]) -> Any:
         """The guarded item upsert of ``columns``, leaving those of ``unknown`` fields as stored."""
@@ -617,8 +608,6 @@ class _Statements:
 
 @functools.cache
 def _statements(dialect: str) -> _Statements:
-    if dialect not in ("postgresql", "sqlite"):
-        raise RuntimeError(f"unsupported database {dialect!r}: crosstrack runs on SQLite or PostgreSQL")
     return _Statements(dialect)
 
 
