@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+
+from sync.db import drop_database, fresh_database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "crosstrack.toml"
@@ -113,20 +113,11 @@ def pg_base() -> str:
 
 def fresh_pg_database(name: str) -> str:
     """(Re)create database ``name`` on the benchmark's PostgreSQL server; returns its URL."""
-    url = make_url(pg_base())
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return url.set(database=name).render_as_string(hide_password=False)
+    return fresh_database_url(pg_base(), name)
 
 
 def drop_pg_database(name: str) -> None:
-    admin = create_engine(make_url(pg_base()), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    drop_database(pg_base(), name)
 
 
 @dataclass

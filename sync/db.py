@@ -19,7 +19,7 @@ import orjson
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import Pool
@@ -32,6 +32,8 @@ __all__ = [
     "FairLock",
     "alembic_config",
     "current_revision",
+    "drop_database",
+    "fresh_database_url",
     "head_revision",
     "include_object",
     "make_engine",
@@ -185,6 +187,26 @@ def write_session(sessions: sessionmaker[Session]) -> Iterator[Session]:
     """A session for a short write transaction, inside the SQLite write lock (see write_lock)."""
     with write_lock(sessions), sessions() as session:
         yield session
+
+
+def fresh_database_url(base_url: str, name: str) -> str:
+    """(Re)create database ``name`` on the PostgreSQL server of ``base_url``; return its URL
+    (for tests and benchmarks, which each want a database of their own)."""
+    url = make_url(normalize_url(base_url))
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(base_url: str, name: str) -> None:
+    """Drop database ``name`` on the PostgreSQL server of ``base_url`` (if it exists)."""
+    admin = create_engine(make_url(normalize_url(base_url)), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

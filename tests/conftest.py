@@ -9,11 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from sync.db import make_engine, normalize_url, upgrade
+from sync.db import drop_database, fresh_database_url, make_engine, upgrade
+
+__all__ = ["PG_ENV", "drop_database", "fresh_database_url"]
 
 PG_ENV = "CROSSTRACK_TEST_DATABASE_URL"
 
@@ -21,24 +22,6 @@ PG_ENV = "CROSSTRACK_TEST_DATABASE_URL"
 def _worker_suffix(request: pytest.FixtureRequest) -> str:
     worker = getattr(request.config, "workerinput", {}).get("workerid", "main")
     return re.sub(r"[^a-z0-9_]", "_", f"{worker}_{os.getpid()}".lower())
-
-
-def fresh_database_url(base_url: str, name: str) -> str:
-    """Create (or recreate) database ``name`` on the server of ``base_url`` and return its URL."""
-    url = make_url(normalize_url(base_url))
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return url.set(database=name).render_as_string(hide_password=False)
-
-
-def drop_database(base_url: str, name: str) -> None:
-    admin = create_engine(make_url(normalize_url(base_url)), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 @pytest.fixture(scope="session")

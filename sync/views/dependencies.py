@@ -512,10 +512,6 @@ def _node_id(end: _End, rollup: Rollup) -> str:
     return end.key
 
 
-def _node(**values: Any) -> dict[str, Any]:
-    return values
-
-
 def _edge(**values: Any) -> Edge:
     return trusted(Edge, values)
 
@@ -523,58 +519,49 @@ def _edge(**values: Any) -> Edge:
 def _node_for(end: _End, rollup: Rollup, ident: str) -> dict[str, Any]:
     """A node's fields; the graph turns them into a :class:`Node` once complete."""
     if rollup == "team" and end.item_id is not None:
-        return _node(
-            id=ident,
-            label=end.team or "(no team)",
-            key=None,
-            item_id=None,
-            title=None,
-            url=None,
-            tracker=None,
-            kind=None,
-            status_category=None,
-            team=end.team,
-            epic=None,
-            due_date=None,
-            in_program=end.in_program,
-            external=False,
-            items=0,
-        )
+        return _group_node(ident, end.team or "(no team)", key=None, team=end.team, epic=None, end=end)
     if rollup == "epic" and end.epic is not None:
-        return _node(
-            id=ident,
-            label=end.epic,
-            key=end.epic,
-            item_id=None,
-            title=None,
-            url=None,
-            tracker=None,
-            kind=None,
-            status_category=None,
-            team=None,
-            epic=end.epic,
-            due_date=None,
-            in_program=end.in_program,
-            external=False,
-            items=0,
-        )
-    return _node(
-        id=ident,
-        label=end.key,
-        key=end.key,
-        item_id=end.item_id,
-        title=end.title,
-        url=end.url,
-        tracker=end.tracker,
-        kind=end.kind,
-        status_category=end.status,
-        team=end.team,
-        epic=end.epic,
-        due_date=end.due,
-        in_program=end.in_program,
-        external=end.item_id is None,
-        items=1,
-    )
+        return _group_node(ident, end.epic, key=end.epic, team=None, epic=end.epic, end=end)
+    return {
+        "id": ident,
+        "label": end.key,
+        "key": end.key,
+        "item_id": end.item_id,
+        "title": end.title,
+        "url": end.url,
+        "tracker": end.tracker,
+        "kind": end.kind,
+        "status_category": end.status,
+        "team": end.team,
+        "epic": end.epic,
+        "due_date": end.due,
+        "in_program": end.in_program,
+        "external": end.item_id is None,
+        "items": 1,
+    }
+
+
+def _group_node(
+    ident: str, label: str, *, key: str | None, team: str | None, epic: str | None, end: _End
+) -> dict[str, Any]:
+    """A team or epic roll-up node: no single item's fields."""
+    return {
+        "id": ident,
+        "label": label,
+        "key": key,
+        "item_id": None,
+        "title": None,
+        "url": None,
+        "tracker": None,
+        "kind": None,
+        "status_category": None,
+        "team": team,
+        "epic": epic,
+        "due_date": None,
+        "in_program": end.in_program,
+        "external": False,
+        "items": 0,
+    }
 
 
 _RANK = {state: index for index, state in enumerate(_SEVERITY)}
