@@ -53,35 +53,6 @@ __all__ = [
     "parse_field_selection",
 ]
 
-ALL_FIELD_IDS = (
-    "summary",
-    "description",
-    "issuetype",
-    "project",
-    "status",
-    "resolution",
-    "resolutiondate",
-    "priority",
-    "assignee",
-    "reporter",
-    "creator",
-    "labels",
-    "fixVersions",
-    "versions",
-    "components",
-    "parent",
-    "issuelinks",
-    "subtasks",
-    "duedate",
-    "created",
-    "updated",
-    "statuscategorychangedate",
-    "comment",
-    CUSTOM_EPIC_LINK,
-    CUSTOM_START_DATE,
-    CUSTOM_STORY_POINTS,
-    CUSTOM_SPRINT,
-)
 NOT_NAVIGABLE = frozenset({"comment"})
 # The order `Renderer.fields` writes fields in (and so the order of `fields` in every issue body).
 FIELD_ORDER = (
@@ -113,6 +84,8 @@ FIELD_ORDER = (
     CUSTOM_START_DATE,
     CUSTOM_EPIC_LINK,
 )
+#: Every field the sandbox knows (``*all``), in the order bodies carry them.
+ALL_FIELD_IDS = FIELD_ORDER
 ISSUE_EXPAND = (
     b'"expand":"renderedFields,names,schema,operations,editmeta,changelog,versionedRepresentations"'
 )
