@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -308,32 +308,13 @@ class Api:
             q.get("type"),
             since,
         )
-        per_page, page = self.page_params(request)
-        # Conditional requests: a 304 does not count against the rate limit (the middleware charges
-        # only non-304 answers):
-        # https://docs.github.com/en/rest/using-the-rest-api/best-practices-for-using-the-rest-api#use-conditional-requests-if-appropriate
-        # The weak ETag names the repository's version and the exact query: any change to an issue
-        # of this repository (or embedded in one) gives a new ETag.
-        etag = (
-            'W/"'
-            + hashlib.blake2b(
-                f"{repo.id}:{repo.version}:{request.url.query}".encode(), digest_size=16
-            ).hexdigest()
-            + '"'
+        return self._conditional_page(
+            request,
+            repo,
+            "",
+            lambda: self.world.list_issues(repo, query),
+            self.world.issue_bytes,
         )
-        if request.headers.get("if-none-match") == etag:
-            return Response(status_code=304, headers={"ETag": etag})
-        items = self.world.list_issues(repo, query)
-        last = max(1, math.ceil(len(items) / per_page))
-        chunk = items[(page - 1) * per_page : page * per_page]
-        body = b"[" + b",".join(self.world.issue_bytes(it) for it in chunk) + b"]"
-        headers = {"ETag": etag, "Cache-Control": "private, max-age=60, s-maxage=60"}
-        link = self.link_header(request, page, last)
-        if link:
-            headers["Link"] = link
-        response = self.respond(request, body, 200, headers)
-        self._scan_mutation(repo)
-        return response
 
     async def list_pulls(self, request: Request) -> Response:
         """GET /repos/{owner}/{repo}/pulls: state, head (`owner:branch`), base, sort (created,
@@ -353,20 +334,45 @@ class Api:
             return _error(422, "Validation Failed")
         if direction not in ("asc", "desc"):
             return _error(422, "Validation Failed")
+        return self._conditional_page(
+            request,
+            repo,
+            "pulls:",
+            lambda: self.world.list_pulls(repo, state, sort, direction, q.get("head"), q.get("base")),
+            lambda pull: payloads.pull_json(self.world, pull),
+        )
+
+    def _conditional_page(
+        self,
+        request: Request,
+        repo: Repo,
+        scope: str,
+        load: Callable[[], Sequence[Any]],
+        encode: Callable[[Any], bytes],
+    ) -> Response:
+        """One page of a repository list, with Link paging, a weak ETag and 304.
+
+        Conditional requests: a 304 does not count against the rate limit (the middleware charges
+        only non-304 answers):
+        https://docs.github.com/en/rest/using-the-rest-api/best-practices-for-using-the-rest-api#use-conditional-requests-if-appropriate
+        The weak ETag names the repository's version and the exact query: any change to an issue
+        of this repository (or embedded in one) gives a new ETag. A served page may trigger the
+        ``scan_mutation`` fault.
+        """
         per_page, page = self.page_params(request)
         etag = (
             'W/"'
             + hashlib.blake2b(
-                f"pulls:{repo.id}:{repo.version}:{request.url.query}".encode(), digest_size=16
+                f"{scope}{repo.id}:{repo.version}:{request.url.query}".encode(), digest_size=16
             ).hexdigest()
             + '"'
         )
         if request.headers.get("if-none-match") == etag:
             return Response(status_code=304, headers={"ETag": etag})
-        pulls = self.world.list_pulls(repo, state, sort, direction, q.get("head"), q.get("base"))
-        last = max(1, math.ceil(len(pulls) / per_page))
-        chunk = pulls[(page - 1) * per_page : page * per_page]
-        body = b"[" + b",".join(payloads.pull_json(self.world, it) for it in chunk) + b"]"
+        items = load()
+        last = max(1, math.ceil(len(items) / per_page))
+        chunk = items[(page - 1) * per_page : page * per_page]
+        body = b"[" + b",".join(encode(it) for it in chunk) + b"]"
         headers = {"ETag": etag, "Cache-Control": "private, max-age=60, s-maxage=60"}
         link = self.link_header(request, page, last)
         if link:
